@@ -1,1 +1,22 @@
-//! placeholder
+//! The znode tree: the deterministic state machine ZAB replicates.
+//!
+//! Owns: path validation, the znodes and their Stat bookkeeping, ACL checks, the watch
+//! registry, `apply(txn)`, and the snapshot body. Never does IO, never reads a clock
+//! (times come in the txn header), never names tokio.
+//!
+//! Modules (one owner each while the crate is being built):
+//! - `path`     — ZooKeeper's PathUtils validation and parent/name helpers.
+//! - `znode`    — `Znode` and the client view of its Stat.
+//! - `datatree` — `DataTree`: the map of znodes, ephemerals by owner, containers, TTL nodes.
+//! - `apply`    — `DataTree::apply(&Txn) -> Applied` (results + watch triggers).
+//! - `snapshot` — serialising / restoring a tree incrementally.
+//! - `acl`      — permission checks, digest ids, ACL validation/fix-up for create/setACL.
+//! - `watch`    — the watch registry (one-shot, persistent, persistent-recursive).
+
+pub mod acl;
+pub mod apply;
+pub mod datatree;
+pub mod path;
+pub mod snapshot;
+pub mod watch;
+pub mod znode;
