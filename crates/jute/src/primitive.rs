@@ -116,6 +116,9 @@ pub fn read_ustring(src: &mut Bytes) -> Result<String, DecodeError> {
     Ok(read_ustring_opt(src)?.unwrap_or_default())
 }
 
+/// The most elements [`read_vec`] reserves up front, whatever the count says.
+const VEC_PREALLOC_MAX: usize = 1024;
+
 /// A jute `vector<T>`; null reads as empty.
 pub fn read_vec<T>(
     src: &mut Bytes,
@@ -128,11 +131,13 @@ pub fn read_vec<T>(
     if count < 0 {
         return Err(DecodeError::NegativeLength(count));
     }
-    // Every element takes at least one byte, so a count beyond what remains is a lie; cap
-    // the reservation by the bytes left so a hostile count cannot make us allocate.
+    // Every element takes at least one byte, so a count beyond what remains is a lie. The
+    // reservation is also capped: an element can be much larger in memory than on the wire
+    // (an Acl is 12+ bytes there, ~56 here), and anything past the cap grows only as real
+    // elements are decoded.
     let count = count as usize;
     need(src, count)?;
-    let mut out = Vec::with_capacity(count.min(src.remaining()));
+    let mut out = Vec::with_capacity(count.min(VEC_PREALLOC_MAX));
     for _ in 0..count {
         out.push(item(src)?);
     }
@@ -279,5 +284,120 @@ impl<T: Field> Field for Vec<T> {
     }
     fn get(src: &mut Bytes) -> Result<Self, DecodeError> {
         read_vec(src, T::get)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{CreateRequest, SetWatches};
+    use crate::types::Acl;
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
+    fn with(parts: impl FnOnce(&mut BytesMut)) -> Bytes {
+        let mut b = BytesMut::new();
+        parts(&mut b);
+        b.freeze()
+    }
+
+    #[test]
+    fn buffer_lengths() {
+        assert_eq!(read_buffer(&mut with(|b| b.put_i32(-1))), Ok(None));
+        assert_eq!(
+            read_buffer(&mut with(|b| b.put_i32(0))),
+            Ok(Some(Bytes::new()))
+        );
+        assert_eq!(
+            read_buffer(&mut with(|b| b.put_i32(-2))),
+            Err(DecodeError::NegativeLength(-2))
+        );
+        assert_eq!(
+            read_buffer(&mut with(|b| {
+                b.put_i32(i32::MAX);
+                b.put_slice(b"abc");
+            })),
+            Err(DecodeError::UnexpectedEnd {
+                needed: i32::MAX as usize - 3
+            })
+        );
+    }
+
+    #[test]
+    fn booleans_and_strings_decode_like_java() {
+        assert_eq!(read_bool(&mut Bytes::from_static(&[0x7f])), Ok(true));
+        assert_eq!(read_bool(&mut Bytes::from_static(&[0])), Ok(false));
+        let mut bad_utf8 = with(|b| {
+            b.put_i32(3);
+            b.put_slice(&[b'/', 0xff, b'a']);
+        });
+        assert_eq!(read_ustring(&mut bad_utf8), Ok("/\u{fffd}a".to_string()));
+        assert_eq!(
+            read_ustring(&mut with(|b| b.put_i32(-1))),
+            Ok(String::new())
+        );
+        assert_eq!(read_ustring_opt(&mut with(|b| b.put_i32(-1))), Ok(None));
+    }
+
+    #[test]
+    fn vectors_null_empty_and_negative() {
+        let item = |s: &mut Bytes| read_i32(s);
+        assert_eq!(read_vec(&mut with(|b| b.put_i32(-1)), item), Ok(vec![]));
+        assert_eq!(read_vec(&mut with(|b| b.put_i32(0)), item), Ok(vec![]));
+        assert_eq!(
+            read_vec(&mut with(|b| b.put_i32(-7)), item),
+            Err(DecodeError::NegativeLength(-7))
+        );
+    }
+
+    /// A count of 2^31-1 in a tiny frame is refused before anything is reserved, and a count
+    /// that fits the bytes but not the elements fails as soon as the elements run out.
+    #[test]
+    fn hostile_counts_fail_fast() {
+        let started = std::time::Instant::now();
+        let huge_acl_count = with(|b| {
+            "/a".to_string().put(b);
+            None::<Bytes>.put(b);
+            b.put_i32(i32::MAX);
+            b.put_slice(&[0; 64]);
+        });
+        assert!(matches!(
+            CreateRequest::from_bytes(huge_acl_count),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
+
+        // One million claimed strings in 1 MiB: each needs 4 bytes, so it fails a quarter in.
+        let mut lying = BytesMut::new();
+        lying.put_i64(0);
+        lying.put_i32(1 << 20);
+        lying.resize(8 + 4 + (1 << 20), 0);
+        assert!(matches!(
+            SetWatches::from_bytes(lying.freeze()),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
+
+        // ACL vector whose count equals the remaining bytes: at least 12 bytes per ACL.
+        let mut acls = BytesMut::new();
+        acls.put_i32(1 << 16);
+        acls.resize(4 + (1 << 16), 0);
+        assert!(Vec::<Acl>::get(&mut acls.freeze()).is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    proptest! {
+        #[test]
+        fn buffers_round_trip(v in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..64))) {
+            let mut b = BytesMut::new();
+            write_buffer(&mut b, v.as_deref());
+            let decoded = read_buffer(&mut b.freeze())?;
+            prop_assert_eq!(decoded.as_deref(), v.as_deref());
+        }
+
+        #[test]
+        fn strings_round_trip(s in proptest::option::of("\\PC{0,16}")) {
+            let mut b = BytesMut::new();
+            write_ustring_opt(&mut b, s.as_deref());
+            prop_assert_eq!(read_ustring_opt(&mut b.freeze())?, s);
+        }
     }
 }

@@ -371,7 +371,10 @@ impl MultiHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultiOp {
     /// create (1), create2 (15) or createContainer (19); `op` keeps which.
-    Create { op: i32, req: CreateRequest },
+    Create {
+        op: i32,
+        req: CreateRequest,
+    },
     CreateTtl(CreateTtlRequest),
     Delete(DeleteRequest),
     SetData(SetDataRequest),
@@ -655,9 +658,9 @@ impl OpRequest {
     /// Encodes the body (what follows the RequestHeader).
     pub fn encode<B: BufMut>(&self, dst: &mut B) {
         match self {
-            OpRequest::Create(r)
-            | OpRequest::Create2(r)
-            | OpRequest::CreateContainer(r) => r.encode(dst),
+            OpRequest::Create(r) | OpRequest::Create2(r) | OpRequest::CreateContainer(r) => {
+                r.encode(dst)
+            }
             OpRequest::CreateTtl(r) => r.encode(dst),
             OpRequest::Delete(r) => r.encode(dst),
             OpRequest::Exists(r)
@@ -699,5 +702,519 @@ impl OpRequest {
                 | OpRequest::Reconfig(_)
                 | OpRequest::CloseSession
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{frame_codec, write_frame};
+    use crate::password::session_password;
+    use crate::testing;
+    use crate::types::xid;
+    use crate::DEFAULT_MAX_BUFFER;
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+    use tokio_util::codec::Decoder;
+
+    /// Encodes, checks the bytes decode back to the same value with nothing left over.
+    fn check_round_trip<R: Record + PartialEq + std::fmt::Debug>(record: &R) {
+        let bytes = record.to_bytes();
+        assert_eq!(R::from_bytes(bytes).as_ref(), Ok(record));
+    }
+
+    fn check_op_round_trip(request: &OpRequest) {
+        let mut buf = BytesMut::new();
+        request.encode(&mut buf);
+        let mut bytes = buf.freeze();
+        let decoded = OpRequest::decode(request.op_type(), &mut bytes);
+        assert_eq!(decoded.as_ref(), Ok(request));
+        assert!(bytes.is_empty(), "{} bytes left over", bytes.len());
+    }
+
+    macro_rules! round_trips {
+        ($($name:ident: $strategy:expr;)*) => {
+            proptest! {
+                $(
+                    #[test]
+                    fn $name(record in $strategy) {
+                        check_round_trip(&record);
+                    }
+                )*
+            }
+        };
+    }
+
+    round_trips! {
+        connect_request: testing::connect_request();
+        connect_response: testing::connect_response();
+        request_header: testing::request_header();
+        reply_header: testing::reply_header();
+        create_request: testing::create_request();
+        create_ttl_request: testing::create_ttl_request();
+        delete_request: testing::delete_request();
+        path_watch_request: testing::path_watch_request();
+        set_data_request: testing::set_data_request();
+        path_request: testing::path_request();
+        set_acl_request: testing::set_acl_request();
+        check_version_request: testing::check_version_request();
+        reconfig_request: testing::reconfig_request();
+        watches_request: testing::watches_request();
+        auth_packet: testing::auth_packet();
+        set_watches: testing::set_watches();
+        set_watches2: testing::set_watches2();
+        sasl_request: testing::sasl_request();
+        add_watch_request: testing::add_watch_request();
+        create_response: testing::create_response();
+        create2_response: testing::create2_response();
+        stat_response: testing::stat_response();
+        get_data_response: testing::get_data_response();
+        get_acl_response: testing::get_acl_response();
+        get_children_response: testing::get_children_response();
+        get_children2_response: testing::get_children2_response();
+        path_response: testing::path_response();
+        error_response: testing::error_response();
+        get_ephemerals_response: testing::get_ephemerals_response();
+        get_all_children_number_response: testing::get_all_children_number_response();
+        who_am_i_response: testing::who_am_i_response();
+        sasl_response: testing::sasl_response();
+        watcher_event: testing::watcher_event();
+        multi_header: testing::multi_header();
+        multi_request: testing::multi_request();
+        multi_response: testing::multi_response();
+        id: testing::id();
+        acl: testing::acl();
+        stat: testing::stat();
+        stat_persisted: testing::stat_persisted();
+        client_info: testing::client_info();
+    }
+
+    proptest! {
+        #[test]
+        fn op_request_round_trips(request in testing::op_request()) {
+            check_op_round_trip(&request);
+        }
+
+        /// The readOnly byte is present exactly when it was encoded.
+        #[test]
+        fn connect_request_read_only_is_optional(request in testing::connect_request()) {
+            let bytes = request.to_bytes();
+            let base = 4 + 8 + 4 + 8 + 4 + request.passwd.len();
+            prop_assert_eq!(bytes.len(), base + usize::from(request.read_only.is_some()));
+        }
+    }
+
+    /// Every opcode at least once, whatever proptest happens to pick.
+    #[test]
+    fn every_opcode_round_trips() {
+        let create = CreateRequest {
+            path: "/a".into(),
+            data: Some(Bytes::from_static(b"x")),
+            acl: Acl::open_unsafe(),
+            flags: 2,
+        };
+        let pw = PathWatchRequest {
+            path: "/a".into(),
+            watch: true,
+        };
+        let path = PathRequest { path: "/a".into() };
+        let all_multi_ops = MultiRequest {
+            ops: vec![
+                MultiOp::Create {
+                    op: op::CREATE,
+                    req: create.clone(),
+                },
+                MultiOp::Create {
+                    op: op::CREATE2,
+                    req: create.clone(),
+                },
+                MultiOp::Create {
+                    op: op::CREATE_CONTAINER,
+                    req: create.clone(),
+                },
+                MultiOp::CreateTtl(CreateTtlRequest {
+                    path: "/t".into(),
+                    data: None,
+                    acl: vec![],
+                    flags: 5,
+                    ttl: 1000,
+                }),
+                MultiOp::Delete(DeleteRequest {
+                    path: "/a".into(),
+                    version: -1,
+                }),
+                MultiOp::SetData(SetDataRequest {
+                    path: "/a".into(),
+                    data: Some(Bytes::new()),
+                    version: 3,
+                }),
+                MultiOp::Check(CheckVersionRequest {
+                    path: "/a".into(),
+                    version: 7,
+                }),
+                MultiOp::GetData(pw.clone()),
+                MultiOp::GetChildren(pw.clone()),
+            ],
+        };
+        let requests = vec![
+            OpRequest::Create(create.clone()),
+            OpRequest::Create2(create.clone()),
+            OpRequest::CreateContainer(create.clone()),
+            OpRequest::CreateTtl(CreateTtlRequest::default()),
+            OpRequest::Delete(DeleteRequest::default()),
+            OpRequest::Exists(pw.clone()),
+            OpRequest::GetData(pw.clone()),
+            OpRequest::SetData(SetDataRequest::default()),
+            OpRequest::GetAcl(path.clone()),
+            OpRequest::SetAcl(SetAclRequest::default()),
+            OpRequest::GetChildren(pw.clone()),
+            OpRequest::GetChildren2(pw.clone()),
+            OpRequest::Sync(path.clone()),
+            OpRequest::Ping,
+            OpRequest::Check(CheckVersionRequest::default()),
+            OpRequest::Multi(all_multi_ops.clone()),
+            OpRequest::MultiRead(all_multi_ops),
+            OpRequest::Reconfig(ReconfigRequest::default()),
+            OpRequest::CheckWatches(WatchesRequest::default()),
+            OpRequest::RemoveWatches(WatchesRequest::default()),
+            OpRequest::Auth(AuthPacket::default()),
+            OpRequest::SetWatches(SetWatches::default()),
+            OpRequest::SetWatches2(SetWatches2::default()),
+            OpRequest::Sasl(SaslRequest::default()),
+            OpRequest::GetEphemerals(path.clone()),
+            OpRequest::GetAllChildrenNumber(path),
+            OpRequest::AddWatch(AddWatchRequest::default()),
+            OpRequest::WhoAmI,
+            OpRequest::CloseSession,
+        ];
+        let mut seen: Vec<i32> = requests.iter().map(OpRequest::op_type).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), requests.len(), "an opcode is listed twice");
+        for request in &requests {
+            check_op_round_trip(request);
+        }
+    }
+
+    #[test]
+    fn every_multi_result_kind_round_trips() {
+        let response = MultiResponse {
+            results: vec![
+                MultiResult::Create("/a".into()),
+                MultiResult::Create2("/b".into(), Stat::default()),
+                MultiResult::Delete,
+                MultiResult::SetData(Stat::default()),
+                MultiResult::Check,
+                MultiResult::GetData(None, Stat::default()),
+                MultiResult::GetData(Some(Bytes::from_static(b"d")), Stat::default()),
+                MultiResult::GetChildren(vec!["c".into()]),
+                MultiResult::Error(ErrorCode::Ok),
+                MultiResult::Error(ErrorCode::BadVersion),
+                MultiResult::Error(ErrorCode::RuntimeInconsistency),
+            ],
+        };
+        check_round_trip(&response);
+    }
+
+    fn hex(s: &str) -> Bytes {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        let pairs = digits.chunks_exact(2);
+        assert!(pairs.remainder().is_empty(), "odd hex: {s}");
+        pairs
+            .map(|pair| {
+                let text = std::str::from_utf8(pair).expect("ascii");
+                u8::from_str_radix(text, 16).expect("hex digit")
+            })
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// Splits one whole frame with the real codec; nothing may be left over.
+    fn one_frame(frame: &Bytes) -> Bytes {
+        let mut buf = BytesMut::from(&frame[..]);
+        let payload = frame_codec(DEFAULT_MAX_BUFFER)
+            .decode(&mut buf)
+            .expect("valid frame")
+            .expect("complete frame");
+        assert!(buf.is_empty());
+        payload.freeze()
+    }
+
+    fn framed(body: impl FnOnce(&mut BytesMut)) -> Bytes {
+        let mut buf = BytesMut::new();
+        write_frame(&mut buf, body);
+        buf.freeze()
+    }
+
+    /// A request frame: decode header + body, re-encode, compare bytes.
+    fn check_request_frame(frame: &str, expect_header: RequestHeader, expect: OpRequest) {
+        let frame = hex(frame);
+        let mut payload = one_frame(&frame);
+        let header = RequestHeader::decode(&mut payload).expect("header");
+        assert_eq!(header, expect_header);
+        let request = OpRequest::decode(header.op_type, &mut payload).expect("body");
+        assert!(payload.is_empty());
+        assert_eq!(request, expect);
+        let again = framed(|b| {
+            header.encode(b);
+            request.encode(b);
+        });
+        assert_eq!(again, frame);
+    }
+
+    #[test]
+    fn golden_ping_request() {
+        check_request_frame(
+            "00000008 fffffffe 0000000b",
+            RequestHeader {
+                xid: xid::PING,
+                op_type: op::PING,
+            },
+            OpRequest::Ping,
+        );
+    }
+
+    #[test]
+    fn golden_get_data_request() {
+        check_request_frame(
+            "00000010 00000002 00000004 00000003 2f6278 01",
+            RequestHeader {
+                xid: 2,
+                op_type: op::GET_DATA,
+            },
+            OpRequest::GetData(PathWatchRequest {
+                path: "/bx".into(),
+                watch: true,
+            }),
+        );
+    }
+
+    #[test]
+    fn golden_ping_reply() {
+        let frame = hex("00000010 fffffffe 000000000000008b 00000000");
+        let header = ReplyHeader::from_bytes(one_frame(&frame)).expect("reply header");
+        assert_eq!(
+            header,
+            ReplyHeader {
+                xid: xid::PING,
+                zxid: 0x8b,
+                err: 0,
+            }
+        );
+        assert_eq!(framed(|b| header.encode(b)), frame);
+    }
+
+    #[test]
+    fn golden_get_data_reply_with_empty_data() {
+        let stat = Stat {
+            czxid: 0x8a,
+            mzxid: 0x8a,
+            ctime: 1_700_000_000_000,
+            mtime: 1_700_000_000_000,
+            ..Stat::default()
+        };
+        let frame = framed(|b| {
+            ReplyHeader {
+                xid: 2,
+                zxid: 0x8b,
+                err: 0,
+            }
+            .encode(b);
+            GetDataResponse {
+                data: Some(Bytes::new()),
+                stat: stat.clone(),
+            }
+            .encode(b);
+        });
+        // 16-byte header + 4-byte empty data + 68-byte Stat.
+        assert_eq!(frame.len(), 4 + 0x58);
+        assert_eq!(
+            frame[..24],
+            hex("00000058 00000002 000000000000008b 00000000 00000000")[..]
+        );
+        let mut payload = one_frame(&frame);
+        ReplyHeader::decode(&mut payload).expect("header");
+        let body = GetDataResponse::from_bytes(payload).expect("body");
+        assert_eq!(body.data, Some(Bytes::new()));
+        assert_eq!(body.stat, stat);
+    }
+
+    #[test]
+    fn golden_notification() {
+        let frame =
+            hex("0000001f ffffffff ffffffffffffffff 00000000 00000003 00000003 00000003 2f6278");
+        let mut payload = one_frame(&frame);
+        let header = ReplyHeader::decode(&mut payload).expect("header");
+        assert_eq!(
+            header,
+            ReplyHeader {
+                xid: xid::NOTIFICATION,
+                zxid: -1,
+                err: 0,
+            }
+        );
+        let event = WatcherEvent::from_bytes(payload).expect("event");
+        assert_eq!(
+            event,
+            WatcherEvent {
+                event_type: event_type::NODE_DATA_CHANGED,
+                state: keeper_state::SYNC_CONNECTED,
+                path: "/bx".into(),
+            }
+        );
+        let again = framed(|b| {
+            header.encode(b);
+            event.encode(b);
+        });
+        assert_eq!(again, frame);
+    }
+
+    #[test]
+    fn golden_multi_terminator() {
+        let terminator = hex("ffffffff 01 ffffffff");
+        assert_eq!(MultiHeader::terminator().to_bytes(), terminator);
+        assert_eq!(MultiRequest::default().to_bytes(), terminator);
+        assert_eq!(MultiResponse::default().to_bytes(), terminator);
+        assert_eq!(
+            MultiRequest::from_bytes(terminator.clone()),
+            Ok(MultiRequest::default())
+        );
+        assert_eq!(
+            MultiResponse::from_bytes(terminator),
+            Ok(MultiResponse::default())
+        );
+    }
+
+    /// The failed-multi reply of zk-protocol §3.4: error 0, the real code, then -2s.
+    #[test]
+    fn golden_failed_multi_results() {
+        let body = hex("ffffffff 00 00000000 00000000
+             ffffffff 00 ffffff99 ffffff99
+             ffffffff 00 fffffffe fffffffe
+             ffffffff 01 ffffffff");
+        let response = MultiResponse::from_bytes(body.clone()).expect("multi response");
+        assert_eq!(
+            response.results,
+            vec![
+                MultiResult::Error(ErrorCode::Ok),
+                MultiResult::Error(ErrorCode::BadVersion),
+                MultiResult::Error(ErrorCode::RuntimeInconsistency),
+            ]
+        );
+        assert_eq!(response.to_bytes(), body);
+    }
+
+    #[test]
+    fn golden_add_watch_success_body() {
+        let body = hex("00000000");
+        let response = ErrorResponse::from_bytes(body.clone()).expect("body");
+        assert_eq!(response, ErrorResponse { err: 0 });
+        assert_eq!(response.to_bytes(), body);
+    }
+
+    #[test]
+    fn golden_add_watch_request_body() {
+        let body = hex("00000003 2f6278 00000001");
+        let request = OpRequest::decode(op::ADD_WATCH, &mut body.clone()).expect("addWatch");
+        assert_eq!(
+            request,
+            OpRequest::AddWatch(AddWatchRequest {
+                path: "/bx".into(),
+                mode: add_watch_mode::PERSISTENT_RECURSIVE,
+            })
+        );
+        let mut again = BytesMut::new();
+        request.encode(&mut again);
+        assert_eq!(again.freeze(), body);
+    }
+
+    #[test]
+    fn golden_connect_response_valid_session() {
+        let body =
+            hex("00000000 00000fa0 01000004e6770000 00000010 1b72bea30c09143af16db921359e88e2 00");
+        assert_eq!(body.len(), 37);
+        let response = ConnectResponse::from_bytes(body.clone()).expect("response");
+        assert_eq!(
+            response,
+            ConnectResponse {
+                protocol_version: 0,
+                time_out: 4000,
+                session_id: 0x0100_0004_e677_0000,
+                passwd: Bytes::copy_from_slice(&session_password(0x0100_0004_e677_0000)),
+                read_only: Some(false),
+            }
+        );
+        assert_eq!(response.to_bytes(), body);
+        // An old client (no readOnly byte in its request) gets the same body minus the byte.
+        let old = ConnectResponse {
+            read_only: None,
+            ..response
+        };
+        assert_eq!(old.to_bytes(), body.slice(..36));
+        assert_eq!(ConnectResponse::from_bytes(body.slice(..36)), Ok(old));
+    }
+
+    #[test]
+    fn golden_connect_response_invalid_session() {
+        let body =
+            hex("00000000 00000000 0000000000000000 00000010 00000000000000000000000000000000 00");
+        let response = ConnectResponse::from_bytes(body.clone()).expect("response");
+        assert_eq!(
+            response,
+            ConnectResponse {
+                passwd: Bytes::from_static(&[0; 16]),
+                read_only: Some(false),
+                ..ConnectResponse::default()
+            }
+        );
+        assert_eq!(response.to_bytes(), body);
+    }
+
+    #[test]
+    fn golden_connect_request_with_and_without_read_only() {
+        // A Java client's first frame for a new session: 30 s timeout, 16 zero password bytes.
+        let with = hex(
+            "00000000 0000000000000000 00007530 0000000000000000 00000010
+             00000000000000000000000000000000 00",
+        );
+        let request = ConnectRequest::from_bytes(with.clone()).expect("request");
+        assert_eq!(request.time_out, 30_000);
+        assert_eq!(request.read_only, Some(false));
+        assert_eq!(request.to_bytes(), with);
+
+        let without = with.slice(..with.len() - 1);
+        let old = ConnectRequest::from_bytes(without.clone()).expect("old request");
+        assert_eq!(old.read_only, None);
+        assert_eq!(old.to_bytes(), without);
+    }
+
+    #[test]
+    fn multi_refuses_unknown_op_and_truncation() {
+        // A getData-typed header followed by nothing: the record is missing.
+        let truncated = hex("00000004 00 ffffffff");
+        assert!(matches!(
+            MultiRequest::from_bytes(truncated),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
+        let unknown = hex("0000000b 00 ffffffff ffffffff 01 ffffffff");
+        assert_eq!(
+            MultiRequest::from_bytes(unknown),
+            Err(DecodeError::UnknownOp(11))
+        );
+        let bad_code = hex("ffffffff 00 00000001 00000001 ffffffff 01 ffffffff");
+        assert!(matches!(
+            MultiResponse::from_bytes(bad_code),
+            Err(DecodeError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_opcode_is_an_error() {
+        for op_type in [0, 10, op::DELETE_CONTAINER, op::CREATE_SESSION, 999] {
+            assert_eq!(
+                OpRequest::decode(op_type, &mut Bytes::new()),
+                Err(DecodeError::UnknownOp(op_type))
+            );
+        }
     }
 }

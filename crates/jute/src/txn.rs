@@ -203,17 +203,25 @@ impl TxnBody {
         }
     }
 
-    /// Decodes a body of the given type. Multi sub-txns are decoded recursively (a nested
-    /// multi is refused: ZooKeeper never writes one).
+    /// Decodes a top-level body of the given type; `src` may go on with a [`TxnDigest`],
+    /// which is left unread. Multi sub-txns are decoded recursively (a nested multi is
+    /// refused: ZooKeeper never writes one).
+    ///
+    /// Two records have optional parts that are told apart by what remains after them, so
+    /// a top-level body must be followed by nothing or by exactly one 12-byte digest:
+    /// - create: CreateTxnV0 (no parentCVersion) leaves 0 or 12 bytes; CreateTxn leaves 4 or 16.
+    /// - closeSession: no record at all (closeSessionTxn.enabled=false) leaves 0 bytes, or
+    ///   exactly a digest (12 bytes starting with digest version 2).
     pub fn decode(txn_type: i32, src: &mut Bytes) -> Result<TxnBody, DecodeError> {
         Self::decode_at(txn_type, src, false)
     }
 
+    /// `nested`: a multi sub-txn, whose record has its own buffer and never a digest.
     fn decode_at(txn_type: i32, src: &mut Bytes, nested: bool) -> Result<TxnBody, DecodeError> {
         use crate::types::op;
         Ok(match txn_type {
-            op::CREATE => TxnBody::Create(create_txn(src)?),
-            op::CREATE2 => TxnBody::Create2(create_txn(src)?),
+            op::CREATE => TxnBody::Create(create_txn(src, !nested)?),
+            op::CREATE2 => TxnBody::Create2(create_txn(src, !nested)?),
             op::CREATE_CONTAINER => TxnBody::CreateContainer(Field::get(src)?),
             op::CREATE_TTL => TxnBody::CreateTtl(Field::get(src)?),
             op::DELETE => TxnBody::Delete(Field::get(src)?),
@@ -231,8 +239,9 @@ impl TxnBody {
                 TxnBody::Multi(subs)
             }
             op::CREATE_SESSION => TxnBody::CreateSession(Field::get(src)?),
-            // closeSession may carry no record at all (closeSessionTxn.enabled=false).
-            op::CLOSE_SESSION if !src.has_remaining() => {
+            // closeSession may carry no record at all (closeSessionTxn.enabled=false), in
+            // which case only a digest (or nothing) can follow the header.
+            op::CLOSE_SESSION if !src.has_remaining() || (!nested && is_lone_digest(src)) => {
                 TxnBody::CloseSession(CloseSessionTxn::default())
             }
             op::CLOSE_SESSION => TxnBody::CloseSession(Field::get(src)?),
@@ -242,13 +251,33 @@ impl TxnBody {
     }
 }
 
+/// The length of a [`TxnDigest`] on the wire (int version + long tree digest).
+pub const TXN_DIGEST_LEN: usize = 12;
+
+/// The digest version ZooKeeper writes (and the only one a closeSession heuristic trusts).
+pub const TXN_DIGEST_VERSION: i32 = 2;
+
+/// True when `src` is exactly one TxnDigest. A real CloseSessionTxn of 12 bytes starts with a
+/// count of 1 ("/abc"-long path); one starting with 2 would be two empty paths, which no
+/// server writes, so the digest reading wins.
+fn is_lone_digest(src: &Bytes) -> bool {
+    src.remaining() == TXN_DIGEST_LEN && src[..4] == TXN_DIGEST_VERSION.to_be_bytes()
+}
+
 /// CreateTxn, accepting the legacy CreateTxnV0 form (no parentCVersion: -1 = "compute").
-fn create_txn(src: &mut Bytes) -> Result<CreateTxn, DecodeError> {
+/// At top level (`digest_may_follow`) a V0 record leaves 0 or 12 (digest) bytes behind, a
+/// current one 4 or 16; inside a multi the record ends its buffer, so 4 or more is current.
+fn create_txn(src: &mut Bytes, digest_may_follow: bool) -> Result<CreateTxn, DecodeError> {
     let path = Field::get(src)?;
     let data = Field::get(src)?;
     let acl = Field::get(src)?;
     let ephemeral = Field::get(src)?;
-    let parent_cversion = if src.remaining() >= 4 { read_i32(src)? } else { -1 };
+    let v0 = match src.remaining() {
+        0 => true,
+        TXN_DIGEST_LEN => digest_may_follow,
+        _ => false,
+    };
+    let parent_cversion = if v0 { -1 } else { read_i32(src)? };
     Ok(CreateTxn {
         path,
         data,
@@ -281,21 +310,273 @@ impl Txn {
         b.freeze()
     }
 
+    /// Decodes a whole txn (a log record's payload or a PROPOSAL's data). What follows the
+    /// body must be nothing (no digest: error txns, or digests disabled) or exactly one
+    /// 12-byte [`TxnDigest`]; anything else is `TrailingBytes`.
     pub fn decode(mut src: Bytes) -> Result<Txn, DecodeError> {
         let header = TxnHeader::decode(&mut src)?;
         let body = TxnBody::decode(header.txn_type, &mut src)?;
-        let digest = if src.remaining() >= 12 {
-            Some(TxnDigest::decode(&mut src)?)
-        } else {
-            None
+        let digest = match src.remaining() {
+            0 => None,
+            TXN_DIGEST_LEN => Some(TxnDigest::decode(&mut src)?),
+            n => return Err(DecodeError::TrailingBytes(n)),
         };
-        if src.has_remaining() {
-            return Err(DecodeError::TrailingBytes(src.remaining()));
-        }
         Ok(Txn {
             header,
             body,
             digest,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use crate::types::op;
+    use proptest::prelude::*;
+
+    fn header(txn_type: i32) -> TxnHeader {
+        TxnHeader {
+            client_id: 0x0100_0000_0000_0001,
+            cxid: 7,
+            zxid: 0x1_0000_0005,
+            time: 1_700_000_000_000,
+            txn_type,
+        }
+    }
+
+    fn digest() -> TxnDigest {
+        TxnDigest {
+            version: TXN_DIGEST_VERSION,
+            tree_digest: 0x1234_5678_9abc,
+        }
+    }
+
+    fn bytes_of(parts: &[&dyn Fn(&mut bytes::BytesMut)]) -> Bytes {
+        let mut b = bytes::BytesMut::new();
+        for part in parts {
+            part(&mut b);
+        }
+        b.freeze()
+    }
+
+    proptest! {
+        #[test]
+        fn txn_round_trips(txn in testing::txn()) {
+            prop_assert_eq!(Txn::decode(txn.to_bytes()), Ok(txn));
+        }
+
+        #[test]
+        fn txn_body_round_trips(body in testing::txn_body()) {
+            let mut b = bytes::BytesMut::new();
+            body.encode(&mut b);
+            let mut src = b.freeze();
+            prop_assert_eq!(TxnBody::decode(body.txn_type(), &mut src), Ok(body));
+            prop_assert!(src.is_empty());
+        }
+
+        #[test]
+        fn txn_header_round_trips(h in testing::txn_header()) {
+            prop_assert_eq!(TxnHeader::from_bytes(h.to_bytes()), Ok(h));
+        }
+
+        #[test]
+        fn txn_digest_round_trips(d in testing::txn_digest()) {
+            let bytes = d.to_bytes();
+            prop_assert_eq!(bytes.len(), TXN_DIGEST_LEN);
+            prop_assert_eq!(TxnDigest::from_bytes(bytes), Ok(d));
+        }
+
+        #[test]
+        fn multi_txn_record_round_trips(m in testing::multi_txn()) {
+            prop_assert_eq!(MultiTxn::from_bytes(m.to_bytes()), Ok(m));
+        }
+
+        /// A body followed by anything but nothing or exactly one digest is refused. (A
+        /// create followed by 8 stray bytes reads as CreateTxnV0 + digest: the forms are told
+        /// apart only by length, so that one case is left out.)
+        #[test]
+        fn odd_trailers_are_refused(txn in testing::txn(), extra in 1usize..40) {
+            prop_assume!(extra != TXN_DIGEST_LEN);
+            let is_create = matches!(txn.body, TxnBody::Create(_) | TxnBody::Create2(_));
+            prop_assume!(!(is_create && extra == TXN_DIGEST_LEN - 4));
+            let mut b = bytes::BytesMut::from(&txn.to_bytes()[..]);
+            if txn.digest.is_some() {
+                b.truncate(b.len() - TXN_DIGEST_LEN);
+            }
+            b.extend_from_slice(&vec![0x5a; extra]);
+            prop_assert!(Txn::decode(b.freeze()).is_err());
+        }
+    }
+
+    #[test]
+    fn every_body_kind_with_and_without_digest() {
+        let create = CreateTxn {
+            path: "/a".into(),
+            data: Some(Bytes::from_static(b"x")),
+            acl: Acl::open_unsafe(),
+            ephemeral: true,
+            parent_cversion: 3,
+        };
+        let leaves = vec![
+            TxnBody::Create(create.clone()),
+            TxnBody::Create2(create),
+            TxnBody::CreateContainer(CreateContainerTxn::default()),
+            TxnBody::CreateTtl(CreateTtlTxn::default()),
+            TxnBody::Delete(DeleteTxn { path: "/a".into() }),
+            TxnBody::DeleteContainer(DeleteTxn { path: "/c".into() }),
+            TxnBody::SetData(SetDataTxn::default()),
+            TxnBody::SetAcl(SetAclTxn::default()),
+            TxnBody::Check(CheckVersionTxn::default()),
+            TxnBody::CreateSession(CreateSessionTxn { time_out: 30_000 }),
+            TxnBody::CloseSession(CloseSessionTxn::default()),
+            TxnBody::CloseSession(CloseSessionTxn {
+                paths_to_delete: vec!["/abc".into()],
+            }),
+            TxnBody::Error(ErrorTxn { err: -101 }),
+        ];
+        let mut bodies = leaves.clone();
+        bodies.push(TxnBody::Multi(leaves));
+        bodies.push(TxnBody::Multi(vec![]));
+        for body in bodies {
+            for digest in [None, Some(digest())] {
+                let txn = Txn {
+                    header: header(body.txn_type()),
+                    body: body.clone(),
+                    digest,
+                };
+                assert_eq!(Txn::decode(txn.to_bytes()), Ok(txn));
+            }
+        }
+    }
+
+    /// An error txn is logged without a digest: header + 4 bytes, nothing after.
+    #[test]
+    fn error_txn_without_digest() {
+        let raw = bytes_of(&[&|b| header(op::ERROR).encode(b), &|b| {
+            ErrorTxn { err: -110 }.encode(b)
+        }]);
+        assert_eq!(raw.len(), 32 + 4);
+        let txn = Txn::decode(raw).expect("error txn");
+        assert_eq!(txn.body, TxnBody::Error(ErrorTxn { err: -110 }));
+        assert_eq!(txn.digest, None);
+    }
+
+    /// CreateTxnV0 (no parentCVersion) with and without a digest after it; and a current
+    /// CreateTxn with and without one.
+    #[test]
+    fn create_txn_forms_are_told_apart_by_what_follows() {
+        let v0 = |b: &mut bytes::BytesMut| {
+            "/a".to_string().put(b);
+            Some(Bytes::from_static(b"d")).put(b);
+            Acl::open_unsafe().put(b);
+            true.put(b);
+        };
+        for with_digest in [false, true] {
+            let raw = bytes_of(&[&|b| header(op::CREATE).encode(b), &v0, &|b| {
+                if with_digest {
+                    digest().encode(b)
+                }
+            }]);
+            let txn = Txn::decode(raw).expect("v0 create");
+            let TxnBody::Create(create) = &txn.body else {
+                panic!("not a create: {:?}", txn.body);
+            };
+            assert_eq!(create.parent_cversion, -1);
+            assert!(create.ephemeral);
+            assert_eq!(txn.digest, with_digest.then(digest));
+
+            let raw = bytes_of(&[&|b| header(op::CREATE).encode(b), &v0, &|b| {
+                b.put_i32(9);
+                if with_digest {
+                    digest().encode(b)
+                }
+            }]);
+            let txn = Txn::decode(raw).expect("current create");
+            let TxnBody::Create(create) = &txn.body else {
+                panic!("not a create: {:?}", txn.body);
+            };
+            assert_eq!(create.parent_cversion, 9);
+            assert_eq!(txn.digest, with_digest.then(digest));
+        }
+    }
+
+    /// Inside a multi the record ends its own buffer: a V0 create is one with 0 bytes left.
+    #[test]
+    fn v0_create_inside_multi() {
+        let mut sub = bytes::BytesMut::new();
+        "/m".to_string().put(&mut sub);
+        None::<Bytes>.put(&mut sub);
+        Vec::<Acl>::new().put(&mut sub);
+        false.put(&mut sub);
+        let multi = MultiTxn {
+            txns: vec![MultiSubTxn {
+                txn_type: op::CREATE,
+                data: sub.freeze(),
+            }],
+        };
+        let raw = bytes_of(&[&|b| header(op::MULTI).encode(b), &|b| multi.encode(b)]);
+        let txn = Txn::decode(raw).expect("multi");
+        assert_eq!(
+            txn.body,
+            TxnBody::Multi(vec![TxnBody::Create(CreateTxn {
+                path: "/m".into(),
+                data: None,
+                acl: vec![],
+                ephemeral: false,
+                parent_cversion: -1,
+            })])
+        );
+    }
+
+    /// closeSession with closeSessionTxn.enabled=false: no record, maybe a digest.
+    #[test]
+    fn close_session_without_record() {
+        let bare = header(op::CLOSE_SESSION).to_bytes();
+        let txn = Txn::decode(bare).expect("bare close");
+        assert_eq!(txn.body, TxnBody::CloseSession(CloseSessionTxn::default()));
+        assert_eq!(txn.digest, None);
+
+        let raw = bytes_of(&[&|b| header(op::CLOSE_SESSION).encode(b), &|b| {
+            digest().encode(b)
+        }]);
+        let txn = Txn::decode(raw).expect("close + digest");
+        assert_eq!(txn.body, TxnBody::CloseSession(CloseSessionTxn::default()));
+        assert_eq!(txn.digest, Some(digest()));
+
+        // A real 12-byte record (one 4-char path) with no digest is still a record.
+        let record = CloseSessionTxn {
+            paths_to_delete: vec!["/eph".into()],
+        };
+        let raw = bytes_of(&[&|b| header(op::CLOSE_SESSION).encode(b), &|b| {
+            record.encode(b)
+        }]);
+        assert_eq!(raw.len(), 32 + TXN_DIGEST_LEN);
+        let txn = Txn::decode(raw).expect("close record");
+        assert_eq!(txn.body, TxnBody::CloseSession(record));
+        assert_eq!(txn.digest, None);
+    }
+
+    #[test]
+    fn nested_multi_is_refused() {
+        let inner = MultiTxn { txns: vec![] }.to_bytes();
+        let outer = MultiTxn {
+            txns: vec![MultiSubTxn {
+                txn_type: op::MULTI,
+                data: inner,
+            }],
+        };
+        let raw = bytes_of(&[&|b| header(op::MULTI).encode(b), &|b| outer.encode(b)]);
+        assert_eq!(Txn::decode(raw), Err(DecodeError::UnknownOp(op::MULTI)));
+    }
+
+    #[test]
+    fn hostile_multi_count_fails_fast() {
+        let raw = bytes_of(&[&|b| header(op::MULTI).encode(b), &|b| b.put_i32(i32::MAX)]);
+        assert!(matches!(
+            Txn::decode(raw),
+            Err(DecodeError::UnexpectedEnd { .. })
+        ));
     }
 }
