@@ -9,9 +9,14 @@
 //! - `znode`    — `Znode` and the client view of its Stat.
 //! - `datatree` — `DataTree`: the map of znodes, ephemerals by owner, containers, TTL nodes.
 //! - `apply`    — `DataTree::apply(&Txn) -> Applied` (results + watch triggers).
-//! - `snapshot` — serialising / restoring a tree incrementally.
+//! - `snapshot` — the tree section of a snapshot / SNAP stream (ZooKeeper's byte format),
+//!   whole or in chunks while the tree keeps changing (fuzzy snapshot).
 //! - `acl`      — permission checks, digest ids, ACL validation/fix-up for create/setACL.
 //! - `watch`    — the watch registry (one-shot, persistent, persistent-recursive).
+//!
+//! Crate invariants: `apply` is a pure function of (tree, txn) — no clock, no randomness, no
+//! iteration over hash order reaches an output — so every member that applies the same txns
+//! holds an equal tree (`DataTree: Eq`), and replaying txns over a fuzzy snapshot converges.
 
 pub mod acl;
 pub mod apply;
@@ -20,3 +25,8 @@ pub mod path;
 pub mod snapshot;
 pub mod watch;
 pub mod znode;
+
+pub use apply::{Applied, Trigger, TxnResult};
+pub use datatree::DataTree;
+pub use snapshot::{deserialize_tree, serialize_tree, SnapshotError, SnapshotWriter};
+pub use znode::{NodeKind, Znode, CONTAINER_OWNER, TTL_MAX_MS};
