@@ -1,0 +1,1003 @@
+//! `NodeCore`: one zkserver member with no IO — sessions, the request pipeline, zab and the
+//! tree glued together. The tokio driver in `server` feeds it inputs and writes its outputs;
+//! the simulator can run several of them in one thread.
+//!
+//! Inputs: `conn_opened`, `connect`, `request`, `conn_closed`, `tick`, `persisted`.
+//! Outputs (drain `poll_output` after every input): frames to send to a connection (already
+//! length-prefixed), connection closes (after the frames queued before them), and persist
+//! requests for the store.
+//!
+//! Ordering guarantees (ZooKeeper's):
+//! - Per connection, replies leave in request order: a read waits behind the connection's
+//!   earlier writes (ZooKeeper's CommitProcessor), so a client reads its own writes.
+//! - Watch notifications caused by txn Z are sent before the reply to Z and before any reply
+//!   carrying a zxid ≥ Z, because txns apply in zxid order and each connection's output is
+//!   FIFO.
+//! - A write is answered only after its txn is durable (zab delivers only then).
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::{Bytes, BytesMut};
+use jute::codec::write_frame;
+use jute::proto::{
+    keeper_state, ConnectRequest, ConnectResponse, Create2Response, CreateResponse, MultiOp,
+    MultiResponse, MultiResult, OpRequest, ReplyHeader, StatResponse, WatcherEvent,
+};
+use jute::txn::{CreateSessionTxn, ErrorTxn, Txn, TxnBody, TxnHeader};
+use jute::types::{op, perms, xid};
+use jute::{ErrorCode, Id, Record, SessionId, Zxid};
+use tree::apply::TxnResult;
+use tree::datatree::DataTree;
+use tree::watch::WatchRegistry;
+use zab::{PersistOp, PersistSeq, ProposeError, Zab};
+
+use crate::prep::{self, Outstanding, PrepConfig, PrepCtx, Prepared};
+use crate::read::{self, Reader};
+use crate::sessions::Sessions;
+use crate::stats::{ConnStats, ServerCounters};
+
+pub type ConnId = u64;
+
+/// Settings of a member that the pipeline uses.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The top byte of session ids: myid in quorum mode, 1 standalone.
+    pub server_byte: u8,
+    pub tick_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub prep: PrepConfig,
+    /// `zookeeper.DigestAuthenticationProvider.superDigest` ("super:base64sha1").
+    pub super_digest: Option<String>,
+    pub container_check_interval_ms: i64,
+    pub container_max_per_minute: usize,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write this frame (length prefix included) to the connection.
+    Send { conn: ConnId, frame: Bytes },
+    /// Close the connection once the frames before this have been written.
+    Close { conn: ConnId },
+    /// Make this durable, then call `persisted(seq)`.
+    Persist { seq: PersistSeq, op: PersistOp },
+}
+
+/// A request waiting its turn on a connection.
+#[derive(Debug)]
+enum Queued {
+    /// A txn of this connection, answered when it applies.
+    Write(Zxid),
+    /// A read (or ping, sync, watch op) answered when it reaches the front.
+    Read {
+        xid: i32,
+        req: OpRequest,
+        received_ms: i64,
+    },
+    /// A reply already decided (an error that needs no txn, an immediate handshake answer).
+    Ready { frame: Bytes, close: bool },
+}
+
+#[derive(Debug)]
+struct Conn {
+    remote: String,
+    session: Option<SessionId>,
+    /// Identities: `ip:<remote>` from the start, plus what auth packets add.
+    ids: Vec<Id>,
+    /// Whether the client sent the readOnly byte (the handshake answer mirrors it).
+    read_only_byte: Option<bool>,
+    queue: VecDeque<Queued>,
+    stats: ConnStats,
+}
+
+/// Why a write is waiting for its txn to apply.
+#[derive(Debug)]
+enum PendingKind {
+    /// A client write: reply shaped by its opcode (and its multi ops' opcodes).
+    Client { op_type: i32, multi_ops: Vec<i32> },
+    /// A new session's handshake.
+    Connect { timeout_ms: i32 },
+    /// A session expired by the tracker (no reply; close its connection).
+    Expire,
+    /// An internal delete of the container reaper (no reply).
+    Reaper,
+}
+
+#[derive(Debug)]
+struct PendingWrite {
+    conn: Option<ConnId>,
+    xid: i32,
+    received_ms: i64,
+    kind: PendingKind,
+}
+
+pub struct NodeCore {
+    config: NodeConfig,
+    tree: DataTree,
+    watches: WatchRegistry,
+    sessions: Sessions,
+    outstanding: Outstanding,
+    zab: Zab,
+    conns: HashMap<ConnId, Conn>,
+    pending: HashMap<Zxid, PendingWrite>,
+    /// Typed txns we proposed, so apply need not decode the bytes again.
+    proposed: HashMap<Zxid, Txn>,
+    outputs: VecDeque<Output>,
+    scratch: BytesMut,
+    now_ms: i64,
+    last_reap_ms: i64,
+    pub counters: ServerCounters,
+}
+
+/// The answer ZooKeeper gives a handshake for an unknown/expired session or wrong password.
+fn invalid_session_response(read_only_byte: Option<bool>) -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        time_out: 0,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0u8; 16]),
+        read_only: read_only_byte.map(|_| false),
+    }
+}
+
+fn frame_of(hdr: &ReplyHeader, body: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(20 + body.len());
+    write_frame(&mut buf, |b| {
+        hdr.encode(b);
+        b.extend_from_slice(body);
+    });
+    buf.freeze()
+}
+
+fn record_frame<R: Record>(r: &R) -> Bytes {
+    let mut buf = BytesMut::new();
+    write_frame(&mut buf, |b| r.encode(b));
+    buf.freeze()
+}
+
+impl NodeCore {
+    /// A member over a recovered tree and session table. `clock_ms` seeds session ids.
+    pub fn new(
+        config: NodeConfig,
+        tree: DataTree,
+        sessions: Sessions,
+        zab: Zab,
+        now_ms: i64,
+    ) -> NodeCore {
+        let mut core = NodeCore {
+            config,
+            tree,
+            watches: WatchRegistry::default(),
+            sessions,
+            outstanding: Outstanding::default(),
+            zab,
+            conns: HashMap::new(),
+            pending: HashMap::new(),
+            proposed: HashMap::new(),
+            outputs: VecDeque::new(),
+            scratch: BytesMut::new(),
+            now_ms,
+            last_reap_ms: now_ms,
+            counters: ServerCounters::default(),
+        };
+        core.drain_zab();
+        core
+    }
+
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+    pub fn watches(&self) -> &WatchRegistry {
+        &self.watches
+    }
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+    pub fn zab(&self) -> &Zab {
+        &self.zab
+    }
+    pub fn last_zxid(&self) -> Zxid {
+        self.tree.last_processed_zxid()
+    }
+    /// Writes proposed but not yet applied.
+    pub fn outstanding_requests(&self) -> usize {
+        self.pending.len()
+    }
+    /// True once this member can answer clients (its epoch is durable, it leads or follows).
+    pub fn is_serving(&self) -> bool {
+        self.zab.next_zxid() != Err(ProposeError::NotLeader)
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Connection facts for `cons`/`stat`.
+    pub fn conn_infos(&self) -> Vec<(ConnId, &str, Option<SessionId>, usize, &ConnStats)> {
+        let mut v: Vec<_> = self
+            .conns
+            .iter()
+            .map(|(id, c)| (*id, c.remote.as_str(), c.session, c.queue.len(), &c.stats))
+            .collect();
+        v.sort_by_key(|t| t.0);
+        v
+    }
+
+    /// The session bound to a connection, if its handshake completed.
+    pub fn session_of(&self, conn: ConnId) -> Option<SessionId> {
+        self.conns.get(&conn).and_then(|c| c.session)
+    }
+
+    pub fn reset_conn_stats(&mut self) {
+        for c in self.conns.values_mut() {
+            c.stats.reset();
+        }
+    }
+
+    // ----- inputs -----
+
+    /// A TCP connection was accepted from `remote_ip` (printed as ZooKeeper does, no port).
+    pub fn conn_opened(&mut self, conn: ConnId, remote: String, remote_ip: String) {
+        self.conns.insert(
+            conn,
+            Conn {
+                remote,
+                session: None,
+                ids: vec![Id::new("ip", &remote_ip)],
+                read_only_byte: None,
+                queue: VecDeque::new(),
+                stats: ConnStats::new(self.now_ms),
+            },
+        );
+    }
+
+    /// The connection is gone (EOF, error, or after we closed it). Its watches go; its
+    /// session stays until it expires or the client comes back.
+    pub fn conn_closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            self.watches.remove_watcher(conn);
+            if let Some(sid) = c.session {
+                if let Some(s) = self.sessions.get_mut(sid) {
+                    if s.conn == Some(conn) {
+                        s.conn = None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn close_conn(&mut self, conn: ConnId) {
+        self.conn_closed(conn);
+        self.outputs.push_back(Output::Close { conn });
+    }
+
+    /// The handshake (first frame) of a connection.
+    pub fn connect(&mut self, conn: ConnId, req: ConnectRequest, now_ms: i64) {
+        self.now_ms = now_ms;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.read_only_byte = req.read_only;
+        let ro = req.read_only;
+        if !self.is_serving() {
+            self.close_conn(conn);
+            return;
+        }
+        // A client that has seen a newer zxid than ours must find another server.
+        if req.last_zxid_seen > self.tree.last_processed_zxid().0 {
+            tracing::info!(
+                conn,
+                "client has seen zxid 0x{:x}, ahead of us; closing",
+                req.last_zxid_seen
+            );
+            self.close_conn(conn);
+            return;
+        }
+        let timeout_ms = req.time_out.clamp(
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms,
+        );
+        if req.session_id == 0 {
+            let sid = self.sessions.allocate_id();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = Some(sid);
+            }
+            let body = TxnBody::CreateSession(CreateSessionTxn {
+                time_out: timeout_ms,
+            });
+            self.propose_txn(
+                conn,
+                sid,
+                0,
+                Ok(Prepared {
+                    body,
+                    changes: Vec::new(),
+                }),
+                PendingKind::Connect { timeout_ms },
+            );
+            return;
+        }
+        let sid = SessionId(req.session_id);
+        // Any other connection bound to the session goes, even if the password is wrong.
+        if let Some(other) = self.sessions.get(sid).and_then(|s| s.conn) {
+            if other != conn {
+                self.close_conn(other);
+            }
+        }
+        let expected = jute::password::session_password(sid.0);
+        let valid = self.sessions.get(sid).is_some_and(|s| !s.closing)
+            && req.passwd.as_ref() == expected.as_slice();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !valid {
+            let frame = record_frame(&invalid_session_response(ro));
+            c.queue.push_back(Queued::Ready { frame, close: true });
+            self.pump(conn);
+            return;
+        }
+        c.session = Some(sid);
+        self.sessions.retime(sid, timeout_ms, now_ms);
+        if let Some(s) = self.sessions.get_mut(sid) {
+            s.conn = Some(conn);
+        }
+        let frame = record_frame(&ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout_ms,
+            session_id: sid.0,
+            passwd: Bytes::copy_from_slice(&expected),
+            read_only: ro.map(|_| false),
+        });
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.push_back(Queued::Ready {
+                frame,
+                close: false,
+            });
+        }
+        self.pump(conn);
+    }
+
+    /// A request whose opcode this server does not know: Unimplemented, then close.
+    pub fn request_unknown(&mut self, conn: ConnId, xid: i32, now_ms: i64) {
+        self.now_ms = now_ms;
+        let frame = frame_of(
+            &ReplyHeader {
+                xid,
+                zxid: -1,
+                err: ErrorCode::Unimplemented.code(),
+            },
+            &[],
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.push_back(Queued::Ready { frame, close: true });
+        }
+        self.pump(conn);
+    }
+
+    /// A decoded request on an established connection.
+    pub fn request(&mut self, conn: ConnId, xid: i32, req: OpRequest, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.counters.packets_received += 1;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.stats.on_received(req.op_type(), xid, now_ms);
+        let Some(sid) = c.session else {
+            // The edge only passes requests after a handshake; be safe anyway.
+            self.close_conn(conn);
+            return;
+        };
+        self.sessions.touch(sid, now_ms);
+        match req {
+            OpRequest::Auth(a) => self.auth(conn, xid, &a.scheme, &a.auth),
+            OpRequest::Sasl(_) => {
+                // SASL is not offered; a client only asks when configured for it.
+                self.reply_now(conn, xid, 0, ErrorCode::AuthFailed, true);
+            }
+            OpRequest::Check(_) => {
+                // A bare check is only meaningful inside a multi (3.9.3+: Unimplemented, close).
+                self.reply_now(conn, xid, -1, ErrorCode::Unimplemented, true);
+            }
+            ref r if r.is_write() => self.write(conn, sid, xid, req, now_ms),
+            _ => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Read {
+                        xid,
+                        req,
+                        received_ms: now_ms,
+                    });
+                }
+                self.pump(conn);
+            }
+        }
+    }
+
+    fn reply_now(&mut self, conn: ConnId, xid: i32, zxid: i64, err: ErrorCode, close: bool) {
+        let frame = frame_of(
+            &ReplyHeader {
+                xid,
+                zxid,
+                err: err.code(),
+            },
+            &[],
+        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.push_back(Queued::Ready { frame, close });
+        }
+        self.pump(conn);
+    }
+
+    /// Auth packets are answered at once (not behind other requests) with zxid 0.
+    fn auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let remote_ip = c
+            .ids
+            .iter()
+            .find(|i| i.scheme == "ip")
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
+        match tree::acl::authenticate(
+            scheme,
+            auth,
+            &remote_ip,
+            self.config.super_digest.as_deref(),
+        ) {
+            Ok(new_ids) => {
+                for id in new_ids {
+                    if !c.ids.contains(&id) {
+                        c.ids.push(id);
+                    }
+                }
+                let frame = frame_of(
+                    &ReplyHeader {
+                        xid,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    &[],
+                );
+                self.outputs.push_back(Output::Send { conn, frame });
+            }
+            Err(_) => {
+                self.counters.auth_failed += 1;
+                let frame = frame_of(
+                    &ReplyHeader {
+                        xid,
+                        zxid: 0,
+                        err: ErrorCode::AuthFailed.code(),
+                    },
+                    &[],
+                );
+                self.outputs.push_back(Output::Send { conn, frame });
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    fn write(&mut self, conn: ConnId, sid: SessionId, xid: i32, req: OpRequest, now_ms: i64) {
+        let (op_type, multi_ops) = match &req {
+            OpRequest::Multi(m) => (op::MULTI, m.ops.iter().map(MultiOp::op_type).collect()),
+            r => (r.op_type(), Vec::new()),
+        };
+        let closing = self.sessions.get(sid).is_some_and(|s| s.closing);
+        let zxid = match self.zab.next_zxid() {
+            Ok(z) => z,
+            Err(ProposeError::Busy) => {
+                self.reply_now(conn, xid, self.last_zxid().0, ErrorCode::ThrottledOp, false);
+                return;
+            }
+            Err(_) => {
+                // Not able to order writes (no quorum / exhausted epoch): the client must go
+                // elsewhere, as ZooKeeper closes connections of a server that stops serving.
+                self.close_conn(conn);
+                return;
+            }
+        };
+        let ids = self
+            .conns
+            .get(&conn)
+            .map(|c| c.ids.clone())
+            .unwrap_or_default();
+        let prepared = if closing {
+            Err(ErrorCode::SessionExpired)
+        } else {
+            let ctx = PrepCtx {
+                tree: &self.tree,
+                outstanding: &self.outstanding,
+                config: &self.config.prep,
+                ids: &ids,
+                session: sid,
+                zxid,
+            };
+            prep::prep(&ctx, &req)
+        };
+        let _ = now_ms;
+        self.propose_txn(
+            conn,
+            sid,
+            xid,
+            prepared,
+            PendingKind::Client { op_type, multi_ops },
+        );
+    }
+
+    /// Builds the txn (an ErrorTxn when prep failed), proposes it and remembers who waits.
+    fn propose_txn(
+        &mut self,
+        conn: ConnId,
+        sid: SessionId,
+        xid: i32,
+        prepared: Result<Prepared, ErrorCode>,
+        kind: PendingKind,
+    ) {
+        let Ok(zxid) = self.zab.next_zxid() else {
+            self.close_conn(conn);
+            return;
+        };
+        let conn_opt = if matches!(kind, PendingKind::Expire | PendingKind::Reaper) {
+            None
+        } else {
+            Some(conn)
+        };
+        let txn_type_and_body = match prepared {
+            Ok(p) => {
+                self.outstanding.push(p.changes);
+                p.body
+            }
+            Err(e) => TxnBody::Error(ErrorTxn { err: e.code() }),
+        };
+        let txn = Txn {
+            header: TxnHeader {
+                client_id: sid.0,
+                cxid: xid,
+                zxid: zxid.0,
+                time: self.now_ms,
+                txn_type: txn_type_and_body.txn_type(),
+            },
+            body: txn_type_and_body,
+            digest: None,
+        };
+        match self.zab.propose(txn.to_bytes()) {
+            Ok(z) => debug_assert_eq!(z, zxid),
+            Err(e) => {
+                tracing::warn!(?e, "proposal refused after next_zxid succeeded");
+                self.close_conn(conn);
+                return;
+            }
+        }
+        self.proposed.insert(zxid, txn);
+        self.pending.insert(
+            zxid,
+            PendingWrite {
+                conn: conn_opt,
+                xid,
+                received_ms: self.now_ms,
+                kind,
+            },
+        );
+        if let Some(c) = conn_opt.and_then(|c| self.conns.get_mut(&c)) {
+            c.queue.push_back(Queued::Write(zxid));
+        }
+        self.drain_zab();
+    }
+
+    /// The store made everything up to `seq` durable.
+    pub fn persisted(&mut self, seq: PersistSeq, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.zab.persisted(seq);
+        self.drain_zab();
+    }
+
+    /// Time passes: expire sessions whose lease ran out; reap empty containers/TTL nodes.
+    pub fn tick(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.zab.tick();
+        self.drain_zab();
+        if !self.is_serving() {
+            return;
+        }
+        for sid in self.sessions.take_expired(now_ms) {
+            tracing::info!(session = %sid, "session expired");
+            let Ok(zxid) = self.zab.next_zxid() else {
+                break;
+            };
+            let prepared = {
+                let ctx = PrepCtx {
+                    tree: &self.tree,
+                    outstanding: &self.outstanding,
+                    config: &self.config.prep,
+                    ids: &[],
+                    session: sid,
+                    zxid,
+                };
+                prep::prep_close_session_txn(&ctx, sid)
+            };
+            let conn = self.sessions.get(sid).and_then(|s| s.conn).unwrap_or(0);
+            self.propose_txn(conn, sid, 0, Ok(prepared), PendingKind::Expire);
+        }
+        if now_ms - self.last_reap_ms >= self.config.container_check_interval_ms {
+            self.last_reap_ms = now_ms;
+            self.reap_containers(now_ms);
+        }
+    }
+
+    /// ZooKeeper's ContainerManager: delete empty containers that once had a child, and TTL
+    /// nodes with no children whose mtime is older than their TTL.
+    fn reap_containers(&mut self, now_ms: i64) {
+        let mut candidates = Vec::new();
+        for path in self.tree.containers() {
+            if let Some(n) = self.tree.get(&path) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    candidates.push(path);
+                }
+            }
+        }
+        for path in self.tree.ttl_nodes() {
+            if let Some(n) = self.tree.get(&path) {
+                if let tree::znode::NodeKind::Ttl(ttl) = n.kind() {
+                    if n.children.is_empty() && now_ms - n.stat.mtime > ttl {
+                        candidates.push(path);
+                    }
+                }
+            }
+        }
+        candidates.truncate(self.config.container_max_per_minute.max(1));
+        for path in candidates {
+            let Ok(zxid) = self.zab.next_zxid() else {
+                return;
+            };
+            let prepared = {
+                let ctx = PrepCtx {
+                    tree: &self.tree,
+                    outstanding: &self.outstanding,
+                    config: &self.config.prep,
+                    ids: &[],
+                    session: SessionId(0),
+                    zxid,
+                };
+                prep::prep_delete_container(&ctx, &path)
+            };
+            // Re-checked in prep: a container that gained a child meanwhile stays.
+            if prepared.is_ok() {
+                self.propose_txn(0, SessionId(0), 0, prepared, PendingKind::Reaper);
+            }
+        }
+    }
+
+    fn drain_zab(&mut self) {
+        while let Some(o) = self.zab.poll_output() {
+            match o {
+                zab::Output::Persist { seq, op } => {
+                    self.outputs.push_back(Output::Persist { seq, op })
+                }
+                zab::Output::Deliver(p) => self.apply(p),
+                zab::Output::RoleChanged { role, epoch, .. } => {
+                    tracing::info!(?role, epoch, "role changed");
+                }
+            }
+        }
+    }
+
+    /// Applies a committed txn: tree, sessions, watches, then the waiting reply.
+    fn apply(&mut self, p: zab::Proposal) {
+        let txn = match self.proposed.remove(&p.zxid) {
+            Some(t) => t,
+            None => match Txn::decode(p.txn.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    // A committed txn we cannot read means our history is unusable.
+                    panic!("committed txn {} does not decode: {e}", p.zxid);
+                }
+            },
+        };
+        let applied = self.tree.apply(&txn);
+        self.outstanding.retire(p.zxid);
+        let sid = SessionId(txn.header.client_id);
+        let mut close_after: Option<ConnId> = None;
+        match &txn.body {
+            TxnBody::CreateSession(t) => {
+                self.sessions.add(sid, t.time_out, self.now_ms);
+            }
+            TxnBody::CloseSession(_) => {
+                if let Some(s) = self.sessions.remove(sid) {
+                    close_after = s.conn;
+                }
+            }
+            _ => {}
+        }
+        self.notify(&applied.triggers, p.zxid);
+        if let Some(pw) = self.pending.remove(&p.zxid) {
+            self.reply_write(p.zxid, pw, &applied.result);
+        }
+        if let Some(conn) = close_after {
+            if self.conns.contains_key(&conn) {
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Turns the tree's triggers into notifications for the connections watching, each
+    /// delivered only if that connection may READ the node (3.9 semantics).
+    fn notify(&mut self, triggers: &[tree::apply::Trigger], zxid: Zxid) {
+        for t in triggers {
+            let watchers = self.watches.trigger(&t.path, t.event_type);
+            if watchers.is_empty() {
+                continue;
+            }
+            let frame = frame_of(
+                &ReplyHeader {
+                    xid: xid::NOTIFICATION,
+                    zxid: zxid.0,
+                    err: 0,
+                },
+                &WatcherEvent {
+                    event_type: t.event_type,
+                    state: keeper_state::SYNC_CONNECTED,
+                    path: t.path.clone(),
+                }
+                .to_bytes(),
+            );
+            for w in watchers {
+                if let Some(c) = self.conns.get(&w) {
+                    if self.config.prep.skip_acl
+                        || tree::acl::check_perm(&t.acl, perms::READ, &c.ids)
+                    {
+                        self.counters.packets_sent += 1;
+                        self.outputs.push_back(Output::Send {
+                            conn: w,
+                            frame: frame.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn reply_write(&mut self, zxid: Zxid, pw: PendingWrite, result: &TxnResult) {
+        let Some(conn) = pw.conn else { return };
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        // The write is at the front of its connection's queue: everything before it has
+        // been answered (earlier writes applied first; reads answered on reaching the front).
+        if let Some(c) = self.conns.get_mut(&conn) {
+            match c.queue.front() {
+                Some(Queued::Write(z)) if *z == zxid => {
+                    c.queue.pop_front();
+                }
+                other => {
+                    tracing::error!(conn, ?other, %zxid, "write reply out of order");
+                }
+            }
+        }
+        let last = self.tree.last_processed_zxid().0;
+        let (frame, close) = match pw.kind {
+            PendingKind::Connect { timeout_ms } => {
+                let sid = self.conns.get(&conn).and_then(|c| c.session);
+                match (sid, result) {
+                    (Some(sid), TxnResult::SessionCreated) => {
+                        if let Some(s) = self.sessions.get_mut(sid) {
+                            s.conn = Some(conn);
+                        }
+                        let ro = self.conns.get(&conn).and_then(|c| c.read_only_byte);
+                        let pw = jute::password::session_password(sid.0);
+                        (
+                            record_frame(&ConnectResponse {
+                                protocol_version: 0,
+                                time_out: timeout_ms,
+                                session_id: sid.0,
+                                passwd: Bytes::copy_from_slice(&pw),
+                                read_only: ro.map(|_| false),
+                            }),
+                            false,
+                        )
+                    }
+                    _ => {
+                        let ro = self.conns.get(&conn).and_then(|c| c.read_only_byte);
+                        (record_frame(&invalid_session_response(ro)), true)
+                    }
+                }
+            }
+            PendingKind::Client { op_type, multi_ops } => {
+                self.scratch.clear();
+                let err = write_reply_body(op_type, &multi_ops, result, &mut self.scratch);
+                let hdr = ReplyHeader {
+                    xid: pw.xid,
+                    zxid: last,
+                    err: err.code(),
+                };
+                let close = op_type == op::CLOSE_SESSION;
+                (frame_of(&hdr, &self.scratch), close)
+            }
+            PendingKind::Expire | PendingKind::Reaper => return,
+        };
+        self.counters.record_latency(self.now_ms - pw.received_ms);
+        self.counters.packets_sent += 1;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats
+                .on_reply(last, self.now_ms - pw.received_ms, self.now_ms);
+        }
+        self.outputs.push_back(Output::Send { conn, frame });
+        if close {
+            self.close_conn(conn);
+            return;
+        }
+        self.pump(conn);
+    }
+
+    /// Answers everything at the front of the connection's queue that can be answered now.
+    fn pump(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.queue.front() {
+                None | Some(Queued::Write(_)) => return,
+                Some(Queued::Ready { .. }) => {
+                    if let Some(Queued::Ready { frame, close }) = c.queue.pop_front() {
+                        self.counters.packets_sent += 1;
+                        self.outputs.push_back(Output::Send { conn, frame });
+                        if close {
+                            self.close_conn(conn);
+                            return;
+                        }
+                    }
+                }
+                Some(Queued::Read { .. }) => {
+                    if let Some(Queued::Read {
+                        xid,
+                        req,
+                        received_ms,
+                    }) = c.queue.pop_front()
+                    {
+                        self.serve_read(conn, xid, req, received_ms);
+                    }
+                }
+            }
+        }
+    }
+
+    fn serve_read(&mut self, conn: ConnId, xid: i32, req: OpRequest, received_ms: i64) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let session = c.session.map(|s| s.0).unwrap_or(0);
+        let last = self.tree.last_processed_zxid().0;
+        self.scratch.clear();
+        let mut events: Vec<WatcherEvent> = Vec::new();
+        let (reply_xid, err) = match &req {
+            OpRequest::Ping => (xid::PING, ErrorCode::Ok),
+            OpRequest::SetWatches(sw) => {
+                events = tree::watch::set_watches(
+                    &mut self.watches,
+                    conn,
+                    sw.relative_zxid,
+                    &sw.data_watches,
+                    &sw.exist_watches,
+                    &sw.child_watches,
+                    &[],
+                    &[],
+                    |p| self.tree.get(p).map(|n| (n.stat.mzxid, n.stat.pzxid)),
+                );
+                (xid, ErrorCode::Ok)
+            }
+            OpRequest::SetWatches2(sw) => {
+                events = tree::watch::set_watches(
+                    &mut self.watches,
+                    conn,
+                    sw.relative_zxid,
+                    &sw.data_watches,
+                    &sw.exist_watches,
+                    &sw.child_watches,
+                    &sw.persistent_watches,
+                    &sw.persistent_recursive_watches,
+                    |p| self.tree.get(p).map(|n| (n.stat.mzxid, n.stat.pzxid)),
+                );
+                (xid, ErrorCode::Ok)
+            }
+            _ => {
+                let who = Reader {
+                    conn,
+                    ids: &c.ids,
+                    session,
+                    skip_acl: self.config.prep.skip_acl,
+                };
+                let r = read::serve(&self.tree, &mut self.watches, &who, &req, &mut self.scratch);
+                (xid, r.err().unwrap_or(ErrorCode::Ok))
+            }
+        };
+        if err != ErrorCode::Ok {
+            self.scratch.clear();
+        }
+        // Events from setWatches carry zxid -1 and go before its reply.
+        for ev in events {
+            let frame = frame_of(
+                &ReplyHeader {
+                    xid: xid::NOTIFICATION,
+                    zxid: -1,
+                    err: 0,
+                },
+                &ev.to_bytes(),
+            );
+            self.outputs.push_back(Output::Send { conn, frame });
+        }
+        let frame = frame_of(
+            &ReplyHeader {
+                xid: reply_xid,
+                zxid: last,
+                err: err.code(),
+            },
+            &self.scratch,
+        );
+        self.counters.packets_sent += 1;
+        self.counters.record_latency(self.now_ms - received_ms);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats
+                .on_reply(last, self.now_ms - received_ms, self.now_ms);
+        }
+        self.outputs.push_back(Output::Send { conn, frame });
+    }
+}
+
+/// Writes the success body of a write's reply and returns the header's error code.
+fn write_reply_body(
+    op_type: i32,
+    multi_ops: &[i32],
+    result: &TxnResult,
+    body: &mut BytesMut,
+) -> ErrorCode {
+    match result {
+        TxnResult::Error(e) => *e,
+        TxnResult::Created { path, stat } => {
+            if op_type == op::CREATE {
+                CreateResponse { path: path.clone() }.encode(body);
+            } else {
+                Create2Response {
+                    path: path.clone(),
+                    stat: stat.clone(),
+                }
+                .encode(body);
+            }
+            ErrorCode::Ok
+        }
+        TxnResult::DataSet(stat) | TxnResult::AclSet(stat) => {
+            StatResponse { stat: stat.clone() }.encode(body);
+            ErrorCode::Ok
+        }
+        TxnResult::Multi(results) => {
+            let results = results
+                .iter()
+                .enumerate()
+                .map(|(i, r)| multi_result(multi_ops.get(i).copied().unwrap_or(op::ERROR), r))
+                .collect();
+            MultiResponse { results }.encode(body);
+            ErrorCode::Ok
+        }
+        TxnResult::Deleted
+        | TxnResult::Checked
+        | TxnResult::SessionCreated
+        | TxnResult::SessionClosed => ErrorCode::Ok,
+    }
+}
+
+/// One multi result as the client expects it for the op it sent (3.9: create2, container
+/// and TTL creates answer with path and Stat).
+fn multi_result(op_type: i32, r: &TxnResult) -> MultiResult {
+    match r {
+        TxnResult::Created { path, stat } => {
+            if op_type == op::CREATE {
+                MultiResult::Create(path.clone())
+            } else {
+                MultiResult::Create2(path.clone(), stat.clone())
+            }
+        }
+        TxnResult::Deleted => MultiResult::Delete,
+        TxnResult::DataSet(stat) => MultiResult::SetData(stat.clone()),
+        TxnResult::Checked => MultiResult::Check,
+        TxnResult::Error(e) => MultiResult::Error(*e),
+        _ => MultiResult::Error(ErrorCode::RuntimeInconsistency),
+    }
+}
