@@ -1,4 +1,153 @@
-//! The tokio edge of zkserver (the only crate that names tokio, a clock or an OS socket).
+//! The tokio edge of zkserver: the only crate that names tokio, a clock or a socket.
+//!
+//! `run(config)` recovers the store, builds a `NodeCore`, starts the store thread, the
+//! driver task and the client listener, and serves until the process ends.
+//!
+//! Code map:
+//! - `config`  — zoo.toml / zoo.cfg parsing and defaults.
+//! - `conn`    — one task per client connection (framing, decoding, backpressure).
+//! - `driver`  — the task that owns the `NodeCore` and routes its outputs.
+//! - `persist` — the store thread: group commit, snapshots, purge.
+//! - `fourlw`  — four-letter-word texts; `stats` fills them from the node.
 
 pub mod config;
+pub mod conn;
+pub mod driver;
 pub mod fourlw;
+pub mod inspect;
+pub mod persist;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use config::Config;
+
+/// Facts about this server that the four-letter words print.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub config: Config,
+    pub started_ms: i64,
+    pub client_port: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("store: {0}")]
+    Store(String),
+    #[error("cannot listen on {addr}: {err}")]
+    Listen { addr: String, err: std::io::Error },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs a member until the process is killed.
+pub fn run(config: Config) -> Result<(), ServerError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("zkserver")
+        .build()
+        .map_err(ServerError::Runtime)?;
+    rt.block_on(serve(config))
+}
+
+/// Per-IP connection counting for `maxClientCnxns`.
+#[derive(Default)]
+struct IpCounts(Mutex<HashMap<IpAddr, usize>>);
+
+impl IpCounts {
+    fn try_acquire(&self, ip: IpAddr, max: usize) -> bool {
+        let mut m = self.0.lock();
+        let n = m.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+    fn release(&self, ip: IpAddr) {
+        let mut m = self.0.lock();
+        if let Some(n) = m.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+}
+
+pub async fn serve(config: Config) -> Result<(), ServerError> {
+    if config.is_quorum() {
+        // Running each member as its own one-voter leader would split the brain; refuse
+        // until the ensemble (election, sync) is in.
+        return Err(ServerError::Unsupported(
+            "this build serves standalone only: quorum mode (server.N lines with more than one voter) is not implemented yet".into(),
+        ));
+    }
+    let addr = config.client_addr();
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|err| ServerError::Listen {
+            addr: addr.to_string(),
+            err,
+        })?;
+    let local = listener.local_addr().map_err(ServerError::Runtime)?;
+    tracing::info!("serving clients on {local}");
+
+    let (events_tx, events_rx) = mpsc::channel(8192);
+    let (node, persister) = persist::start(&config, events_tx.clone())
+        .map_err(|e| ServerError::Store(e.to_string()))?;
+    let info = ServerInfo {
+        config: config.clone(),
+        started_ms: driver::now_ms(),
+        client_port: local.port(),
+    };
+    let tick = Duration::from_millis(config.tick_time_ms.max(1) as u64);
+    let driver = driver::Driver {
+        node,
+        conns: HashMap::new(),
+        persister,
+        info,
+        store_failed: None,
+    };
+    tokio::spawn(driver.run(events_rx, tick));
+
+    let next_conn = Arc::new(AtomicU64::new(1));
+    let ip_counts = Arc::new(IpCounts::default());
+    loop {
+        let (stream, remote): (_, SocketAddr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !ip_counts.try_acquire(remote.ip(), config.max_client_cnxns) {
+            tracing::warn!(%remote, "too many connections from this address (maxClientCnxns={})", config.max_client_cnxns);
+            drop(stream);
+            continue;
+        }
+        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+        let events = events_tx.clone();
+        let counts = ip_counts.clone();
+        let params = conn::ConnParams {
+            max_buffer: config.jute_max_buffer,
+            inflight_max: 1000,
+        };
+        tokio::spawn(async move {
+            conn::serve(conn, stream, remote, events, params).await;
+            counts.release(remote.ip());
+        });
+    }
+}
