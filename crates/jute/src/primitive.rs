@@ -17,6 +17,8 @@ pub enum DecodeError {
     UnknownOp(i32),
     #[error("invalid value {value} for {field}")]
     InvalidValue { field: &'static str, value: i64 },
+    #[error("null string where a value is required")]
+    NullString,
     #[error("{0} trailing bytes after the record")]
     TrailingBytes(usize),
 }
@@ -239,12 +241,24 @@ impl Field for bool {
     }
 }
 
+/// A `ustring` field. Null is refused: ZooKeeper's request processors fail on a null string
+/// (a client that sends one gets MarshallingError), and no record it writes holds one.
 impl Field for String {
     fn put<B: BufMut>(&self, dst: &mut B) {
         write_ustring(dst, self)
     }
     fn get(src: &mut Bytes) -> Result<Self, DecodeError> {
-        read_ustring(src)
+        read_ustring_opt(src)?.ok_or(DecodeError::NullString)
+    }
+}
+
+/// A `ustring` field where null is meaningful.
+impl Field for Option<String> {
+    fn put<B: BufMut>(&self, dst: &mut B) {
+        write_ustring_opt(dst, self.as_deref())
+    }
+    fn get(src: &mut Bytes) -> Result<Self, DecodeError> {
+        read_ustring_opt(src)
     }
 }
 

@@ -169,9 +169,10 @@ record! {
 
 record! {
     pub struct ReconfigRequest {
-        pub joining_servers: String,
-        pub leaving_servers: String,
-        pub new_members: String,
+        /// Each may be null (a client changing membership sends only some of them).
+        pub joining_servers: Option<String>,
+        pub leaving_servers: Option<String>,
+        pub new_members: Option<String>,
         pub cur_config_id: i64,
     }
 }
@@ -612,7 +613,10 @@ impl OpRequest {
             op::SET_WATCHES => OpRequest::SetWatches(Field::get(src)?),
             op::SET_WATCHES2 => OpRequest::SetWatches2(Field::get(src)?),
             op::SASL => OpRequest::Sasl(Field::get(src)?),
-            op::GET_EPHEMERALS => OpRequest::GetEphemerals(Field::get(src)?),
+            // A null prefix means "all", like "" and "/".
+            op::GET_EPHEMERALS => OpRequest::GetEphemerals(PathRequest {
+                path: crate::primitive::read_ustring_opt(src)?.unwrap_or_default(),
+            }),
             op::GET_ALL_CHILDREN_NUMBER => OpRequest::GetAllChildrenNumber(Field::get(src)?),
             op::ADD_WATCH => OpRequest::AddWatch(Field::get(src)?),
             op::WHO_AM_I => OpRequest::WhoAmI,

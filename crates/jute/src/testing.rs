@@ -148,9 +148,9 @@ record_strategy!(check_version_request -> CheckVersionRequest {
     version: any::<i32>(),
 });
 record_strategy!(reconfig_request -> ReconfigRequest {
-    joining_servers: string(),
-    leaving_servers: string(),
-    new_members: string(),
+    joining_servers: proptest::option::of(string()),
+    leaving_servers: proptest::option::of(string()),
+    new_members: proptest::option::of(string()),
     cur_config_id: any::<i64>(),
 });
 record_strategy!(watches_request -> WatchesRequest { path: path(), watcher_type: any::<i32>() });

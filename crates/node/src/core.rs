@@ -77,6 +77,8 @@ enum Queued {
     },
     /// A reply already decided (an error that needs no txn, an immediate handshake answer).
     Ready { frame: Bytes, close: bool },
+    /// An error reply carrying the zxid current when it is sent.
+    Fail { xid: i32, err: ErrorCode },
 }
 
 #[derive(Debug)]
@@ -375,6 +377,48 @@ impl NodeCore {
         self.pump(conn);
     }
 
+    /// A request of a known opcode whose body did not decode: MarshallingError, as ZooKeeper
+    /// answers. A write still becomes a (failed) txn and takes a zxid.
+    pub fn request_undecodable(&mut self, conn: ConnId, xid: i32, op_type: i32, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.counters.packets_received += 1;
+        let Some(sid) = self.conns.get(&conn).and_then(|c| c.session) else {
+            self.close_conn(conn);
+            return;
+        };
+        self.sessions.touch(sid, now_ms);
+        let is_write = matches!(
+            op_type,
+            op::CREATE
+                | op::CREATE2
+                | op::CREATE_CONTAINER
+                | op::CREATE_TTL
+                | op::DELETE
+                | op::SET_DATA
+                | op::SET_ACL
+                | op::MULTI
+                | op::RECONFIG
+        );
+        if is_write {
+            self.propose_txn(
+                conn,
+                sid,
+                xid,
+                Err(ErrorCode::MarshallingError),
+                PendingKind::Client {
+                    op_type,
+                    multi_ops: Vec::new(),
+                },
+            );
+        } else if let Some(c) = self.conns.get_mut(&conn) {
+            c.queue.push_back(Queued::Fail {
+                xid,
+                err: ErrorCode::MarshallingError,
+            });
+            self.pump(conn);
+        }
+    }
+
     /// A decoded request on an established connection.
     pub fn request(&mut self, conn: ConnId, xid: i32, req: OpRequest, now_ms: i64) {
         self.now_ms = now_ms;
@@ -392,8 +436,17 @@ impl NodeCore {
         match req {
             OpRequest::Auth(a) => self.auth(conn, xid, &a.scheme, &a.auth),
             OpRequest::Sasl(_) => {
-                // SASL is not offered; a client only asks when configured for it.
-                self.reply_now(conn, xid, 0, ErrorCode::AuthFailed, true);
+                // No SASL mechanism is configured: like ZooKeeper without a SASL server, answer
+                // at once with an empty (null) token and zxid 0.
+                let frame = frame_of(
+                    &ReplyHeader {
+                        xid,
+                        zxid: 0,
+                        err: 0,
+                    },
+                    &[0xff, 0xff, 0xff, 0xff],
+                );
+                self.outputs.push_back(Output::Send { conn, frame });
             }
             OpRequest::Check(_) => {
                 // A bare check is only meaningful inside a multi (3.9.3+: Unimplemented, close).
@@ -846,6 +899,21 @@ impl NodeCore {
                         }
                     }
                 }
+                Some(Queued::Fail { .. }) => {
+                    if let Some(Queued::Fail { xid, err }) = c.queue.pop_front() {
+                        let zxid = self.tree.last_processed_zxid().0;
+                        let frame = frame_of(
+                            &ReplyHeader {
+                                xid,
+                                zxid,
+                                err: err.code(),
+                            },
+                            &[],
+                        );
+                        self.counters.packets_sent += 1;
+                        self.outputs.push_back(Output::Send { conn, frame });
+                    }
+                }
                 Some(Queued::Read { .. }) => {
                     if let Some(Queued::Read {
                         xid,
@@ -909,9 +977,8 @@ impl NodeCore {
                 (xid, r.err().unwrap_or(ErrorCode::Ok))
             }
         };
-        if err != ErrorCode::Ok {
-            self.scratch.clear();
-        }
+        // `read::serve` writes a body only on success (and for multiRead's MarshallingError,
+        // which ZooKeeper answers with an empty result list).
         // Events from setWatches carry zxid -1 and go before its reply.
         for ev in events {
             let frame = frame_of(

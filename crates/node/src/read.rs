@@ -189,7 +189,12 @@ fn multi_read(
                     MultiResult::GetChildren(n.children.iter().map(|c| c.to_string()).collect())
                 }
             },
-            _ => return Err(ErrorCode::MarshallingError),
+            // A write inside multiRead: MarshallingError, with an empty result list as
+            // ZooKeeper sends it.
+            _ => {
+                MultiResponse::default().encode(body);
+                return Err(ErrorCode::MarshallingError);
+            }
         };
         results.push(r);
     }

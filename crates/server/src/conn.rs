@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use jute::proto::{ConnectRequest, OpRequest, RequestHeader};
 use jute::{DecodeError, Record};
@@ -192,9 +192,15 @@ fn decode_request(conn: u64, mut frame: Bytes) -> Result<Event, DecodeError> {
             tracing::debug!(conn, op, "unknown opcode");
             Ok(Event::Unknown { conn, xid: hdr.xid })
         }
+        // A known opcode whose body does not decode: ZooKeeper answers MarshallingError
+        // (and keeps the connection), so do we.
         Err(e) => {
-            let _ = frame.remaining();
-            Err(e)
+            tracing::debug!(conn, op = hdr.op_type, "undecodable request body: {e}");
+            Ok(Event::Undecodable {
+                conn,
+                xid: hdr.xid,
+                op_type: hdr.op_type,
+            })
         }
     }
 }

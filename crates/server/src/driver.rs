@@ -42,6 +42,11 @@ pub enum Event {
         conn: u64,
         xid: i32,
     },
+    Undecodable {
+        conn: u64,
+        xid: i32,
+        op_type: i32,
+    },
     Closed {
         conn: u64,
     },
@@ -71,6 +76,7 @@ impl Event {
             Event::Connect { .. } => "connect",
             Event::Request { .. } => "request",
             Event::Unknown { .. } => "unknown",
+            Event::Undecodable { .. } => "undecodable",
             Event::Closed { .. } => "closed",
             Event::FourLetter { .. } => "four-letter",
             Event::Persisted { .. } => "persisted",
@@ -147,6 +153,9 @@ impl Driver {
                 }
             }
             Event::Unknown { conn, xid } => self.node.request_unknown(conn, xid, now),
+            Event::Undecodable { conn, xid, op_type } => {
+                self.node.request_undecodable(conn, xid, op_type, now)
+            }
             Event::Closed { conn } => {
                 self.conns.remove(&conn);
                 self.node.conn_closed(conn);

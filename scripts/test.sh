@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need (Debian packages for the
+# real clients and Apache ZooKeeper), then runs every Rust test (unit, proptest, integration
+# with real clients, the differential test against Apache ZooKeeper), then a short benchmark
+# smoke run so the load generator can't rot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+
+export CARGO_TERM_COLOR=never
+# Build the binaries the integration tests start once, before the tests run in parallel.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+    echo "cargo test failed ($status)"
+    exit "$status"
+fi
+
+if [ -x benches/smoke.sh ]; then
+    bash benches/run-smoke.sh
+fi
