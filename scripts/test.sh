@@ -18,6 +18,6 @@ if [ "$status" -ne 0 ]; then
     exit "$status"
 fi
 
-if [ -x benches/smoke.sh ]; then
+if [ -f benches/run-smoke.sh ]; then
     bash benches/run-smoke.sh
 fi
