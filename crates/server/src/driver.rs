@@ -107,6 +107,7 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                biased;
                 ev = events.recv() => {
                     let Some(ev) = ev else { return };
                     self.handle(ev);
@@ -122,6 +123,10 @@ impl Driver {
                 }
                 _ = ticker.tick() => {
                     self.node.tick(now_ms());
+                }
+                // Only when nothing else is ready: the next slice of a snapshot in progress.
+                _ = std::future::ready(()), if self.persister.snapshotting() => {
+                    self.persister.snapshot_step(&self.node);
                 }
             }
             self.route();

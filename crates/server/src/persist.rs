@@ -18,6 +18,7 @@ use node::{NodeConfig, NodeCore};
 use parking_lot::Mutex;
 use store::fs::{Fs, StdFs};
 use store::log::{LogConfig, LogEntry, TxnLog};
+use store::policy::SnapPolicy;
 use store::{DataDirs, StoreError};
 use tokio::sync::mpsc;
 use zab::{PersistOp, Zab};
@@ -63,21 +64,44 @@ impl PersistMetrics {
 
 enum StoreCmd {
     Persist(u64, PersistOp),
-    /// Write a snapshot of the tree as of `zxid` (everything up to it is already durable).
-    Snapshot {
-        zxid: Zxid,
-        sessions: Vec<(SessionId, i32)>,
-        body: Bytes,
+    /// Start a new log segment (a snapshot is starting: older segments become purgeable).
+    Roll,
+    /// The snapshot thread finished (or failed) a snapshot: purge if enabled, tell the driver.
+    SnapshotWritten {
+        ok: bool,
     },
 }
+
+/// What the snapshot thread is fed: the file's header facts, then the body in chunks.
+enum SnapCmd {
+    Begin {
+        zxid: Zxid,
+        sessions: Vec<(SessionId, i32)>,
+    },
+    Chunk(Bytes),
+    End,
+}
+
+/// A fuzzy snapshot being serialised by the driver, a chunk of nodes at a time.
+struct SnapInProgress {
+    writer: tree::snapshot::SnapshotWriter,
+    started: Instant,
+    bytes: usize,
+}
+
+/// Nodes serialised per driver turn: small enough that a chunk takes well under a
+/// millisecond, so client requests interleave with a snapshot of any size.
+const SNAPSHOT_CHUNK_NODES: usize = 2000;
 
 /// The driver's handle on the store thread.
 pub struct Persister {
     tx: std_mpsc::Sender<StoreCmd>,
+    snap_tx: std_mpsc::Sender<SnapCmd>,
+    snap: Option<SnapInProgress>,
     metrics: Arc<Mutex<PersistMetrics>>,
-    txns_since_snapshot: u64,
-    snapshot_threshold: u64,
-    snap_count: u64,
+    /// ZooKeeper's snapCount / snapSizeLimitInKb rule (randomised per period).
+    policy: SnapPolicy,
+    snapshot_due: bool,
     rand_state: u64,
     snapshot_in_progress: bool,
 }
@@ -85,7 +109,10 @@ pub struct Persister {
 impl Persister {
     pub fn submit(&mut self, seq: u64, op: PersistOp) {
         if let PersistOp::Append(p) = &op {
-            self.txns_since_snapshot += p.len() as u64;
+            let bytes: usize = p.iter().map(|p| p.txn.len()).sum();
+            if self.policy.record(p.len() as u64, bytes as u64) {
+                self.snapshot_due = true;
+            }
         }
         // A send error means the thread stopped after a failure it already reported.
         let _ = self.tx.send(StoreCmd::Persist(seq, op));
@@ -102,49 +129,76 @@ impl Persister {
         }
     }
 
-    /// ZooKeeper's rule: snapshot after snapCount/2 + random(snapCount/2) txns, so members
-    /// of an ensemble don't all snapshot at once.
-    fn next_threshold(&mut self) -> u64 {
-        // splitmix64: jitter only, no need for a crypto or OS source.
+    /// splitmix64: the policy's jitter only needs to differ between members and periods.
+    fn next_rand(&mut self) -> u64 {
         self.rand_state = self.rand_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.rand_state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let half = (self.snap_count / 2).max(1);
-        half + z % half
+        z ^ (z >> 31)
     }
 
-    /// Starts a snapshot when enough txns went by. The tree is serialised here, between
-    /// inputs, so the snapshot is exactly the tree at `last_zxid` (a consistent, not fuzzy,
-    /// snapshot); writing it to disk happens on another thread.
+    /// True while a snapshot is being serialised (the driver then calls `snapshot_step`
+    /// whenever it has nothing else to do).
+    pub fn snapshotting(&self) -> bool {
+        self.snap.is_some()
+    }
+
+    /// Starts a snapshot when the policy says one is due. It is fuzzy, as ZooKeeper's: the
+    /// tree keeps changing while it is written, and recovery replays every txn after the
+    /// start zxid over it (apply is idempotent for that replay).
     pub fn maybe_snapshot(&mut self, node: &NodeCore) {
-        if self.snapshot_in_progress || self.txns_since_snapshot < self.snapshot_threshold {
+        if self.snapshot_in_progress || !self.snapshot_due {
             return;
         }
         self.snapshot_in_progress = true;
-        self.txns_since_snapshot = 0;
-        self.snapshot_threshold = self.next_threshold();
-        let started = Instant::now();
-        let mut body = BytesMut::new();
-        tree::snapshot::serialize_tree(node.tree(), &mut body);
+        self.snapshot_due = false;
+        let r = self.next_rand();
+        self.policy.reset(r);
+        let mut buf = BytesMut::new();
+        let writer = tree::snapshot::SnapshotWriter::start(node.tree(), &mut buf);
         let sessions = node
             .sessions()
             .snapshot()
             .into_iter()
             .map(|(id, t)| (SessionId(id), t))
             .collect();
-        tracing::info!(
-            zxid = %node.last_zxid(),
-            bytes = body.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "snapshot serialised"
-        );
-        let _ = self.tx.send(StoreCmd::Snapshot {
-            zxid: node.last_zxid(),
-            sessions,
-            body: body.freeze(),
+        let zxid = writer.start_zxid();
+        tracing::info!(%zxid, "snapshot started");
+        let _ = self.tx.send(StoreCmd::Roll);
+        let _ = self.snap_tx.send(SnapCmd::Begin { zxid, sessions });
+        let bytes = buf.len();
+        let _ = self.snap_tx.send(SnapCmd::Chunk(buf.freeze()));
+        self.snap = Some(SnapInProgress {
+            writer,
+            started: Instant::now(),
+            bytes,
         });
+    }
+
+    /// Serialises the next chunk of the snapshot in progress.
+    pub fn snapshot_step(&mut self, node: &NodeCore) {
+        let Some(snap) = self.snap.as_mut() else {
+            return;
+        };
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let done = snap
+            .writer
+            .write_chunk(node.tree(), SNAPSHOT_CHUNK_NODES, &mut buf);
+        snap.bytes += buf.len();
+        if !buf.is_empty() {
+            let _ = self.snap_tx.send(SnapCmd::Chunk(buf.freeze()));
+        }
+        if done {
+            tracing::info!(
+                zxid = %snap.writer.start_zxid(),
+                bytes = snap.bytes,
+                ms = snap.started.elapsed().as_millis() as u64,
+                "snapshot serialised"
+            );
+            let _ = self.snap_tx.send(SnapCmd::End);
+            self.snap = None;
+        }
     }
 }
 
@@ -244,7 +298,23 @@ pub fn start(
     let node = NodeCore::new(node_config(config, server_byte), tree, sessions, zab, now);
 
     let (tx, rx) = std_mpsc::channel();
+    let (snap_tx, snap_rx) = std_mpsc::channel();
     let metrics = Arc::new(Mutex::new(PersistMetrics::default()));
+    let snapper = SnapshotThread {
+        fs: fs.clone(),
+        dir: dirs.snap_dir.clone(),
+        rx: snap_rx,
+        store: tx.clone(),
+        metrics: metrics.clone(),
+    };
+    std::thread::Builder::new()
+        .name("zkserver-snapshot".into())
+        .spawn(move || snapper.run())
+        .map_err(|e| StoreError::Io {
+            op: "spawn snapshot thread",
+            path: config.data_dir.clone(),
+            source: e,
+        })?;
     let thread = StoreThread {
         fs,
         dirs,
@@ -265,14 +335,18 @@ pub fn start(
         })?;
     let mut persister = Persister {
         tx,
+        snap_tx,
+        snap: None,
         metrics,
-        txns_since_snapshot: 0,
-        snapshot_threshold: 0,
-        snap_count: config.snap_count.max(2),
-        rand_state: now as u64,
+        policy: SnapPolicy::new(config.snap_count, None, 0),
+        snapshot_due: false,
+        rand_state: now as u64 ^ config.my_id.unwrap_or(1).rotate_left(17),
         snapshot_in_progress: false,
     };
-    persister.snapshot_threshold = persister.next_threshold();
+    let bytes_limit =
+        (config.snap_size_limit_kb > 0).then(|| config.snap_size_limit_kb as u64 * 1024);
+    let r = persister.next_rand();
+    persister.policy = SnapPolicy::new(config.snap_count, bytes_limit, r);
     Ok((node, persister))
 }
 
@@ -311,7 +385,7 @@ impl StoreThread {
     fn commit(&mut self, batch: Vec<StoreCmd>) -> Result<(), StoreError> {
         let mut max_seq = None;
         let mut entries: Vec<LogEntry> = Vec::new();
-        let mut snapshots = Vec::new();
+        let mut snapshots_written = Vec::new();
         for cmd in batch {
             match cmd {
                 StoreCmd::Persist(seq, op) => {
@@ -337,15 +411,23 @@ impl StoreThread {
                         )?,
                     }
                 }
-                StoreCmd::Snapshot {
-                    zxid,
-                    sessions,
-                    body,
-                } => snapshots.push((zxid, sessions, body)),
+                StoreCmd::Roll => {
+                    // Appends taken before the roll belong to the old segment.
+                    if !entries.is_empty() {
+                        self.log.append(&entries)?;
+                        self.note_appended(entries.len());
+                        entries.clear();
+                    }
+                    self.log.roll()?;
+                }
+                StoreCmd::SnapshotWritten { ok } => snapshots_written.push(ok),
             }
         }
         if !entries.is_empty() {
             self.log.append(&entries)?;
+            self.note_appended(entries.len());
+        }
+        if max_seq.is_some() {
             let t = Instant::now();
             self.log.sync()?;
             let ms = t.elapsed().as_millis();
@@ -353,9 +435,6 @@ impl StoreThread {
             m.fsyncs += 1;
             m.fsync_ms_total += ms as u64;
             m.max_fsync_ms = m.max_fsync_ms.max(ms as u64);
-            m.txns += entries.len() as u64;
-            m.batches += 1;
-            m.max_batch = m.max_batch.max(entries.len() as u64);
             if ms > FSYNC_WARN_MS {
                 m.fsync_threshold_exceeded += 1;
                 tracing::warn!("fsync took {ms} ms");
@@ -366,47 +445,88 @@ impl StoreThread {
                 return Ok(());
             }
         }
-        for (zxid, sessions, body) in snapshots {
-            let ok = match self.snapshot(zxid, &sessions, &body) {
-                Ok(()) => true,
-                Err(e) => {
-                    // A failed snapshot loses nothing (the log still has every txn).
-                    tracing::error!("snapshot at {zxid} failed: {e}");
-                    false
-                }
-            };
+        for ok in snapshots_written {
+            if ok && self.purge_enabled {
+                let plan = store::purge::purge(&mut self.log, &self.dirs.snap_dir, self.retain)?;
+                tracing::info!(?plan, "purged");
+            }
             let _ = self.events.blocking_send(Event::SnapshotDone { ok });
         }
         Ok(())
     }
 
-    fn snapshot(
-        &mut self,
-        zxid: Zxid,
-        sessions: &[(SessionId, i32)],
-        body: &Bytes,
-    ) -> Result<(), StoreError> {
-        let t = Instant::now();
-        // New appends go to a fresh segment, so whole older segments can be purged.
-        self.log.roll()?;
-        store::snapshot::write_snapshot(
-            self.fs.clone(),
-            &self.dirs.snap_dir,
-            zxid,
-            sessions,
-            body,
-        )?;
-        let ms = t.elapsed().as_millis() as u64;
-        {
-            let mut m = self.metrics.lock();
-            m.snapshots += 1;
-            m.last_snapshot_ms = ms;
+    fn note_appended(&self, n: usize) {
+        let mut m = self.metrics.lock();
+        m.txns += n as u64;
+        m.batches += 1;
+        m.max_batch = m.max_batch.max(n as u64);
+    }
+}
+
+/// Writes snapshot files from the chunks the driver serialises, off the group-commit path.
+struct SnapshotThread {
+    fs: Arc<dyn Fs>,
+    dir: std::path::PathBuf,
+    rx: std_mpsc::Receiver<SnapCmd>,
+    store: std_mpsc::Sender<StoreCmd>,
+    metrics: Arc<Mutex<PersistMetrics>>,
+}
+
+impl SnapshotThread {
+    fn run(self) {
+        let mut current: Option<(store::snapshot::SnapshotWriter, Instant, Zxid)> = None;
+        let mut failed = false;
+        while let Ok(cmd) = self.rx.recv() {
+            match cmd {
+                SnapCmd::Begin { zxid, sessions } => {
+                    failed = false;
+                    match store::snapshot::SnapshotWriter::create(
+                        self.fs.clone(),
+                        &self.dir,
+                        zxid,
+                        &sessions,
+                    ) {
+                        Ok(w) => current = Some((w, Instant::now(), zxid)),
+                        Err(e) => {
+                            tracing::error!("snapshot at {zxid}: {e}");
+                            failed = true;
+                        }
+                    }
+                }
+                SnapCmd::Chunk(bytes) => {
+                    if let Some((w, _, zxid)) = current.as_mut() {
+                        if let Err(e) = w.write_chunk(&bytes) {
+                            tracing::error!("snapshot at {zxid}: {e}");
+                            failed = true;
+                        }
+                    }
+                }
+                SnapCmd::End => {
+                    let ok = match current.take() {
+                        Some((w, started, zxid)) if !failed => match w.finish() {
+                            Ok(_) => {
+                                let ms = started.elapsed().as_millis() as u64;
+                                let mut m = self.metrics.lock();
+                                m.snapshots += 1;
+                                m.last_snapshot_ms = ms;
+                                tracing::info!(%zxid, ms, "snapshot written");
+                                true
+                            }
+                            Err(e) => {
+                                // A failed snapshot loses nothing: the log has every txn.
+                                tracing::error!("snapshot at {zxid}: {e}");
+                                false
+                            }
+                        },
+                        Some((w, _, _)) => {
+                            let _ = w.abort();
+                            false
+                        }
+                        None => false,
+                    };
+                    let _ = self.store.send(StoreCmd::SnapshotWritten { ok });
+                }
+            }
         }
-        tracing::info!(%zxid, bytes = body.len(), ms, "snapshot written");
-        if self.purge_enabled {
-            let plan = store::purge::purge(&mut self.log, &self.dirs.snap_dir, self.retain)?;
-            tracing::info!(?plan, "purged");
-        }
-        Ok(())
     }
 }
