@@ -1,5 +1,5 @@
 //! Real ZooKeeper clients against the real `zkserver` binary on loopback:
-//! kazoo recipes (Python), go-zookeeper (Go), zkCli.sh (Java).
+//! kazoo recipes (Python), go-zookeeper (Go), zkCli.sh (Java), the C client (libzookeeper_mt).
 //!
 //! Each test starts a fresh zkserver via tests/harness/zkharness.py on a free
 //! 127.0.0.1 port, runs one client script, and fails with the script's output.
@@ -45,5 +45,14 @@ fn zkcli() {
             "{hosts}",
         ],
         Duration::from_secs(300),
+    );
+}
+
+#[test]
+fn c_client() {
+    support::run_client_against_zkserver(
+        "C client (libzookeeper_mt)",
+        &["sh", "tests/clients/c/run.sh", "--hosts", "{hosts}"],
+        Duration::from_secs(120),
     );
 }
