@@ -454,12 +454,27 @@ impl NodeCore {
             }
             ref r if r.is_write() => self.write(conn, sid, xid, req, now_ms),
             _ => {
+                // ZooKeeper's prep checks the session of reads too (checkSession): once a
+                // close is under way, a read, ping or watch op gets SessionExpired, in order.
+                let closing = self.sessions.get(sid).is_some_and(|s| s.closing);
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.queue.push_back(Queued::Read {
-                        xid,
-                        req,
-                        received_ms: now_ms,
-                    });
+                    if closing {
+                        let xid = if req == OpRequest::Ping {
+                            xid::PING
+                        } else {
+                            xid
+                        };
+                        c.queue.push_back(Queued::Fail {
+                            xid,
+                            err: ErrorCode::SessionExpired,
+                        });
+                    } else {
+                        c.queue.push_back(Queued::Read {
+                            xid,
+                            req,
+                            received_ms: now_ms,
+                        });
+                    }
                 }
                 self.pump(conn);
             }
@@ -567,6 +582,13 @@ impl NodeCore {
             };
             prep::prep(&ctx, &req)
         };
+        // Like ZooKeeper's setSessionClosing in prep: from here on the session takes no more
+        // requests and no reconnects, even before its closeSession txn is durable.
+        if prepared.is_ok() && op_type == op::CLOSE_SESSION {
+            if let Some(s) = self.sessions.get_mut(sid) {
+                s.closing = true;
+            }
+        }
         let _ = now_ms;
         self.propose_txn(
             conn,
@@ -730,6 +752,7 @@ impl NodeCore {
                 zab::Output::RoleChanged { role, epoch, .. } => {
                     tracing::info!(?role, epoch, "role changed");
                 }
+                other => tracing::warn!(?other, "ensemble output not wired yet; ignored"),
             }
         }
     }

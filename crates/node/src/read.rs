@@ -122,12 +122,14 @@ pub fn serve(
             Ok(())
         }
         OpRequest::GetEphemerals(r) => {
-            let prefix = r.path.trim();
-            let all = prefix.is_empty() || prefix == "/";
+            // Blank or "/" (once trimmed) lists all; any other prefix is matched as sent,
+            // untrimmed, as ZooKeeper's FinalRequestProcessor does.
+            let trimmed = r.path.trim();
+            let all = trimmed.is_empty() || trimmed == "/";
             let ephemerals = tree
                 .ephemerals_of(who.session)
                 .into_iter()
-                .filter(|p| all || p.starts_with(prefix))
+                .filter(|p| all || p.starts_with(r.path.as_str()))
                 .collect();
             GetEphemeralsResponse { ephemerals }.encode(body);
             Ok(())
