@@ -572,15 +572,7 @@ impl NodeCore {
         let prepared = if closing {
             Err(ErrorCode::SessionExpired)
         } else {
-            let ctx = PrepCtx {
-                tree: &self.tree,
-                outstanding: &self.outstanding,
-                config: &self.config.prep,
-                ids: &ids,
-                session: sid,
-                zxid,
-            };
-            prep::prep(&ctx, &req)
+            prep::prep(&self.prep_ctx(&ids, sid, zxid), &req)
         };
         // Like ZooKeeper's setSessionClosing in prep: from here on the session takes no more
         // requests and no reconnects, even before its closeSession txn is durable.
@@ -597,6 +589,18 @@ impl NodeCore {
             prepared,
             PendingKind::Client { op_type, multi_ops },
         );
+    }
+
+    /// What prep reads for one request of `session` at `zxid` from a connection with `ids`.
+    fn prep_ctx<'a>(&'a self, ids: &'a [Id], session: SessionId, zxid: Zxid) -> PrepCtx<'a> {
+        PrepCtx {
+            tree: &self.tree,
+            outstanding: &self.outstanding,
+            config: &self.config.prep,
+            ids,
+            session,
+            zxid,
+        }
     }
 
     /// Builds the txn (an ErrorTxn when prep failed), proposes it and remembers who waits.
@@ -674,22 +678,20 @@ impl NodeCore {
         if !self.is_serving() {
             return;
         }
-        for sid in self.sessions.take_expired(now_ms) {
+        let expired = self.sessions.take_expired(now_ms);
+        for (i, &sid) in expired.iter().enumerate() {
             tracing::info!(session = %sid, "session expired");
             let Ok(zxid) = self.zab.next_zxid() else {
+                // Cannot order the closes now (backpressure): unmark the rest so the next
+                // tick expires them, instead of leaving them closing forever.
+                for &later in &expired[i..] {
+                    if let Some(s) = self.sessions.get_mut(later) {
+                        s.closing = false;
+                    }
+                }
                 break;
             };
-            let prepared = {
-                let ctx = PrepCtx {
-                    tree: &self.tree,
-                    outstanding: &self.outstanding,
-                    config: &self.config.prep,
-                    ids: &[],
-                    session: sid,
-                    zxid,
-                };
-                prep::prep_close_session_txn(&ctx, sid)
-            };
+            let prepared = prep::prep_close_session_txn(&self.prep_ctx(&[], sid, zxid), sid);
             let conn = self.sessions.get(sid).and_then(|s| s.conn).unwrap_or(0);
             self.propose_txn(conn, sid, 0, Ok(prepared), PendingKind::Expire);
         }
@@ -724,17 +726,8 @@ impl NodeCore {
             let Ok(zxid) = self.zab.next_zxid() else {
                 return;
             };
-            let prepared = {
-                let ctx = PrepCtx {
-                    tree: &self.tree,
-                    outstanding: &self.outstanding,
-                    config: &self.config.prep,
-                    ids: &[],
-                    session: SessionId(0),
-                    zxid,
-                };
-                prep::prep_delete_container(&ctx, &path)
-            };
+            let prepared =
+                prep::prep_delete_container(&self.prep_ctx(&[], SessionId(0), zxid), &path);
             // Re-checked in prep: a container that gained a child meanwhile stays.
             if prepared.is_ok() {
                 self.propose_txn(0, SessionId(0), 0, prepared, PendingKind::Reaper);
