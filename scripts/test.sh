@@ -21,3 +21,7 @@ fi
 if [ -f benches/run-smoke.sh ]; then
     bash benches/run-smoke.sh
 fi
+
+# The Docker image (built from the debug binary to avoid a second, release compile) and a
+# standalone container driven by real clients, on the real engine.
+ZKSERVER_BIN=target/debug/zkserver bash docker/test-standalone.sh

@@ -123,8 +123,23 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
 
     let next_conn = Arc::new(AtomicU64::new(1));
     let ip_counts = Arc::new(IpCounts::default());
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServerError::Runtime)?;
     loop {
-        let (stream, remote): (_, SocketAddr) = match listener.accept().await {
+        // Every acknowledged write is already durable, so stopping needs no flush: SIGTERM
+        // (docker stop) and SIGINT just end the process cleanly.
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = terminate.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                return Ok(());
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT: shutting down");
+                return Ok(());
+            }
+        };
+        let (stream, remote): (_, SocketAddr) = match accepted {
             Ok(x) => x,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
