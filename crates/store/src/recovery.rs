@@ -18,6 +18,14 @@
 //!    (not a power cut) it may hold bytes that only reached the page cache, and we are about
 //!    to build on them.
 //!
+//! 6. Without a valid snapshot, the replay starts from an empty tree, so the log must begin
+//!    at the start of the history: the first record's counter must be 1 (the first txn of
+//!    an epoch). A log that starts in the middle of an epoch with no snapshot (snapshots
+//!    lost after a purge removed the older segments) is `Corrupt`, not an empty tree with
+//!    the tail of the history replayed over it. (A log whose first segment happens to start
+//!    at an epoch boundary cannot be told apart this way; the complete rule is ZooKeeper's:
+//!    an initial snapshot at first start, and "no snapshot but log entries" is refused.)
+//!
 //! Never a silent partial history: either every txn the disk still holds after S is
 //! returned, or recovery fails and names the file and offset.
 
@@ -261,6 +269,23 @@ pub fn recover(fs: Arc<dyn Fs>, dirs: &DataDirs, config: LogConfig) -> Result<Re
     let after = snapshot.as_ref().map_or(Zxid::ZERO, |s| s.zxid);
     let (log, log_rec) = TxnLog::open(fs.clone(), &dirs.log_dir, config, after)?;
     warnings.extend(log_rec.warnings);
+    if snapshot.is_none() {
+        // Rule 6: no snapshot, so the log must start at the beginning of the history.
+        if let (Some(first), Some(seg)) = (log_rec.entries.first(), log.segments().first()) {
+            if first.zxid.counter() != 1 {
+                return Err(StoreError::corrupt(
+                    &seg.path,
+                    SEGMENT_HEADER_LEN as u64,
+                    format!(
+                        "there is no snapshot, and the log starts at zxid {} in the middle of \
+                         an epoch: the history before it is missing (were snapshots deleted \
+                         after a purge?)",
+                        first.zxid
+                    ),
+                ));
+            }
+        }
+    }
     let accepted_epoch = read_epoch(fs.as_ref(), &dirs.snap_dir, EpochFile::Accepted)?;
     let current_epoch = read_epoch(fs.as_ref(), &dirs.snap_dir, EpochFile::Current)?;
     if let (Some(a), Some(c)) = (accepted_epoch, current_epoch) {
@@ -507,6 +532,37 @@ mod tests {
         write_snapshot(fs.clone(), &d.snap_dir, Zxid::new(1, 3), &[], b"").unwrap();
         let _ = fs.remove(&d.snap_dir.join("snapshot.100000005"));
         assert!(recover_on(&fs).is_err());
+    }
+
+    /// Rule 6: snapshots lost after a purge removed the first segments must not start an
+    /// empty tree with the tail of the history replayed over it.
+    #[test]
+    fn no_snapshot_and_a_log_starting_mid_epoch_is_corrupt() {
+        let (_sim, fs) = sim();
+        let d = dirs();
+        let mut log = recover_on(&fs).unwrap().log;
+        log.append(&entries(1, 1, 4)).unwrap();
+        log.roll().unwrap();
+        log.append(&entries(1, 5, 3)).unwrap();
+        log.sync().unwrap();
+        write_snapshot(fs.clone(), &d.snap_dir, Zxid::new(1, 5), &[], b"").unwrap();
+        drop(log);
+        // Purged up to the snapshot, then the snapshot is lost.
+        fs.remove(&d.log_dir.join("log.100000001")).unwrap();
+        assert_eq!(recover_on(&fs).unwrap().entries.len(), 2);
+        fs.remove(&d.snap_dir.join("snapshot.100000005")).unwrap();
+        let err = recover_on(&fs).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt { file, why, .. }
+                if *file == d.log_dir.join("log.100000005") && why.contains("no snapshot")),
+            "{err}"
+        );
+        // A log that starts at an epoch's first txn is a whole history.
+        let (_sim, fs) = sim();
+        let mut log = recover_on(&fs).unwrap().log;
+        log.append(&entries(2, 1, 3)).unwrap();
+        log.sync().unwrap();
+        assert_eq!(recover_on(&fs).unwrap().entries.len(), 3);
     }
 
     #[test]
