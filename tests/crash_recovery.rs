@@ -1402,8 +1402,6 @@ fn inspect_subcommands_list_verify_dump_and_catch_corruption() {
 /// stays open (the driver only closes a connection when a *new* write arrives), so those
 /// clients hang until their own timeouts.
 #[test]
-#[ignore = "known gap: after StoreFailed, in-flight writes are never answered; the driver \
-            should close every connection (or the process exit, as ZooKeeper's does)"]
 fn in_flight_writes_fail_fast_when_the_store_fails() {
     let rt = runtime();
     let dir = TempDir::new("failfast");
@@ -1428,9 +1426,6 @@ fn in_flight_writes_fail_fast_when_the_store_fails() {
 /// every restart, so this is common): with every snapshot lost, the server starts from an
 /// empty tree and replays only the newer epochs.
 #[test]
-#[ignore = "known gap: no snapshot + a purged log starting at an epoch boundary starts with a \
-            partial history; fix: write an initial empty snapshot at first start and refuse \
-            'no snapshot but log entries', as ZooKeeper does (ZOOKEEPER-2325)"]
 fn no_snapshot_and_a_purged_log_starting_at_an_epoch_boundary_refuses_to_start() {
     let rt = runtime();
     let dir = TempDir::new("nosnap-epoch");

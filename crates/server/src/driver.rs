@@ -150,8 +150,8 @@ impl Driver {
                 }
             }
             Event::Request { conn, xid, req } => {
-                if self.store_failed.is_some() && req.is_write() {
-                    // Never acknowledge a write the store cannot make durable.
+                if self.store_failed.is_some() {
+                    // Never acknowledge anything once the store cannot make writes durable.
                     self.close(conn);
                 } else {
                     self.node.request(conn, xid, req, now);
@@ -172,8 +172,19 @@ impl Driver {
             Event::Persisted { seq } => self.node.persisted(seq, now),
             Event::SnapshotDone { ok } => self.persister.snapshot_done(ok),
             Event::StoreFailed { why } => {
-                tracing::error!("store failed, refusing writes from now on: {why}");
+                // Writes already proposed can never be acknowledged (their durability is
+                // unknown), and no session can be created or expired without the log: drop
+                // every client so it fails over or retries, and refuse new sessions. Four-
+                // letter words keep answering so operators can see the state.
+                tracing::error!(
+                    "store failed: closing all {} client connections and refusing new                      sessions until restarted: {why}",
+                    self.conns.len()
+                );
                 self.store_failed = Some(why);
+                let conns: Vec<u64> = self.conns.keys().copied().collect();
+                for conn in conns {
+                    self.close(conn);
+                }
             }
         }
     }

@@ -68,7 +68,45 @@ pub fn snapshot(action: Action) -> Result<String, String> {
             Ok(out)
         }
         Action::Dump(path) => {
-            store::inspect::dump_snapshot(fs.as_ref(), &path).map_err(|e| e.to_string())
+            let mut out =
+                store::inspect::dump_snapshot(fs.as_ref(), &path).map_err(|e| e.to_string())?;
+            out.push_str(&dump_znodes(fs.as_ref(), &path)?);
+            Ok(out)
         }
     }
+}
+
+/// Every znode of a snapshot, in pre-order, with its Stat (like SnapshotFormatter).
+fn dump_znodes(fs: &dyn Fs, path: &Path) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let snap = store::snapshot::read_snapshot(fs, path).map_err(|e| e.to_string())?;
+    let mut body = snap.body.clone();
+    let tree = tree::snapshot::deserialize_tree(&mut body).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let _ = writeln!(out, "znodes ({}):", tree.node_count());
+    tree.walk("/", |p, n| {
+        let s = &n.stat;
+        let acl: Vec<String> = n
+            .acl
+            .iter()
+            .map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{p}\n  cZxid = 0x{:x}\n  ctime = {}\n  mZxid = 0x{:x}\n  mtime = {}\n  \
+             pZxid = 0x{:x}\n  cversion = {}\n  dataVersion = {}\n  aclVersion = {}\n  \
+             ephemeralOwner = 0x{:x}\n  dataLength = {}\n  acl = {acl:?}",
+            s.czxid,
+            s.ctime,
+            s.mzxid,
+            s.mtime,
+            s.pzxid,
+            s.cversion,
+            s.version,
+            s.aversion,
+            s.ephemeral_owner,
+            n.data.as_ref().map_or(0, |d| d.len()),
+        );
+    });
+    Ok(out)
 }

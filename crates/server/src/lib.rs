@@ -93,6 +93,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
             "this build serves standalone only: quorum mode (server.N lines with more than one voter) is not implemented yet".into(),
         ));
     }
+    // Recover before listening: a server that refuses to start never accepts a client.
+    let (events_tx, events_rx) = mpsc::channel(8192);
+    let (node, persister) = persist::start(&config, events_tx.clone())
+        .map_err(|e| ServerError::Store(e.to_string()))?;
     let addr = config.client_addr();
     let listener = TcpListener::bind(&addr)
         .await
@@ -102,10 +106,6 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         })?;
     let local = listener.local_addr().map_err(ServerError::Runtime)?;
     tracing::info!("serving clients on {local}");
-
-    let (events_tx, events_rx) = mpsc::channel(8192);
-    let (node, persister) = persist::start(&config, events_tx.clone())
-        .map_err(|e| ServerError::Store(e.to_string()))?;
     let info = ServerInfo {
         config: config.clone(),
         started_ms: driver::now_ms(),

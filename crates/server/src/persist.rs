@@ -242,6 +242,29 @@ pub fn start(
     for w in &rec.warnings {
         tracing::warn!("recovery: {w}");
     }
+    // Every data dir gets a snapshot before its first txn (ZooKeeper's ZOOKEEPER-2325 rule),
+    // so "no snapshot but log entries" can only mean snapshots were lost — the start of the
+    // history is gone, and replaying the rest over an empty tree would be a silent partial
+    // history.
+    match (&rec.snapshot, rec.entries.first()) {
+        (None, Some(first)) => {
+            return Err(StoreError::Corrupt {
+                file: dirs.snap_dir.clone(),
+                offset: 0,
+                why: format!(
+                    "no valid snapshot, but the log holds txns from {}: the history before                      them is unknown; restore a snapshot",
+                    first.zxid
+                ),
+            });
+        }
+        (None, None) => {
+            let mut body = BytesMut::new();
+            tree::snapshot::serialize_tree(&tree::datatree::DataTree::new(), &mut body);
+            store::snapshot::write_snapshot(fs.clone(), &dirs.snap_dir, rec.last_zxid, &[], &body)?;
+            tracing::info!(zxid = %rec.last_zxid, "wrote the initial snapshot of a new data dir");
+        }
+        _ => {}
+    }
     let now = now_ms();
     let server_byte = if config.is_quorum() {
         config.my_id.unwrap_or(1) as u8
