@@ -15,6 +15,7 @@ pub mod conn;
 pub mod driver;
 pub mod fourlw;
 pub mod inspect;
+pub mod peer;
 pub mod persist;
 pub mod stats;
 
