@@ -77,7 +77,7 @@ pub fn serve(
                 watches.add_data_watch(&r.path, who.conn);
             }
             GetDataResponse {
-                data: n.data.clone(),
+                data: n.data_bytes(),
                 stat: n.client_stat(),
             }
             .encode(body);
@@ -180,7 +180,7 @@ fn multi_read(
                 Some(n) if !who.allowed(&n.acl, perms::READ) => {
                     MultiResult::Error(ErrorCode::NoAuth)
                 }
-                Some(n) => MultiResult::GetData(n.data.clone(), n.client_stat()),
+                Some(n) => MultiResult::GetData(n.data_bytes(), n.client_stat()),
             },
             MultiOp::GetChildren(r) => match tree.get(&r.path) {
                 None => MultiResult::Error(ErrorCode::NoNode),

@@ -105,7 +105,7 @@ fn dump_znodes(fs: &dyn Fs, path: &Path) -> Result<String, String> {
             s.version,
             s.aversion,
             s.ephemeral_owner,
-            n.data.as_ref().map_or(0, |d| d.len()),
+            n.data_len(),
         );
     });
     Ok(out)

@@ -637,7 +637,7 @@ pub(crate) mod model {
                     .ok_or_else(|| format!("{p} missing from tree"))?;
                 let s = &n.stat;
                 let got = (
-                    n.data.as_deref().unwrap_or_default(),
+                    n.data().unwrap_or_default(),
                     &*n.acl,
                     s.version,
                     s.aversion,
@@ -823,7 +823,7 @@ mod tests {
                 version: 2,
             }),
         );
-        assert_eq!(t.get("/a").unwrap().data, None);
+        assert_eq!(t.get("/a").unwrap().data(), None);
         let a = apply(
             &mut t,
             1,

@@ -16,22 +16,29 @@
 //! 4. `data_size` is ZooKeeper's `approximateDataSize`: Σ over map keys (the `""` root alias
 //!    included, contributing 0) of the key's Java length plus the data length.
 //!
-//! Map choice: a `std::collections::HashMap<Box<str>, Znode>` keyed by the full path. Lookups by
-//! path are the hot operation (every read, every prep check) and are one hash of the path; a
-//! `Box<str>` key is 16 bytes with no spare capacity. Iteration order of this map never reaches
-//! an output: walks go through each node's ordered `children`, and the indexes are B-trees, so
-//! the random hash seed cannot break replay determinism. Child names are stored a second time
-//! (in the parent's set), as ZooKeeper does; everything else about a node is stored once.
+//! Map choice: a `hashbrown::HashTable<Box<Znode>>` keyed by the full path, which each `Znode`
+//! carries (in the same allocation as its data). Lookups by path are the hot operation (every
+//! read, every prep check) and are one hash of the path. Measured with 1M znodes, the
+//! previous `HashMap<Box<str>, Znode>` spent more memory on its table than on the nodes: a
+//! hash table of 152-byte entries is at most 7/8 full and right after a doubling under half
+//! full, so each node paid ~300 bytes of table. Boxed nodes make an entry 8 bytes (1M nodes:
+//! ~19 MB of table), and keeping the path inside the node saves a separate key allocation.
+//! The hasher is hashbrown's default (foldhash, randomly seeded per map): SipHash was a fifth
+//! of the restart profile. Iteration order of this map never reaches an output: walks go
+//! through each node's ordered `children`, and the indexes are B-trees, so the random hash seed
+//! cannot break replay determinism. Child names are stored a second time (in the parent's
+//! set), as ZooKeeper does; everything else about a node is stored once.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use jute::{Acl, ErrorCode, Stat, StatPersisted, Zxid};
 
 use crate::path::{self, java_len, validate_path};
-use crate::znode::{NodeKind, Znode};
+use crate::znode::{Children, NodeKind, Znode};
 
 /// ZooKeeper's ACL key of the open list (`OPEN_ACL_UNSAFE`), used by the built-in nodes.
 pub const OPEN_ACL_KEY: i64 = -1;
@@ -179,6 +186,95 @@ impl AclCache {
     }
 }
 
+/// Every znode, found by its full path (which the node itself holds). See the module doc.
+#[derive(Clone, Default)]
+struct NodeMap {
+    table: HashTable<Box<Znode>>,
+    hasher: DefaultHashBuilder,
+}
+
+impl NodeMap {
+    fn hash(&self, path: &[u8]) -> u64 {
+        self.hasher.hash_one(path)
+    }
+
+    fn get(&self, path: &str) -> Option<&Znode> {
+        let p = path.as_bytes();
+        self.table
+            .find(self.hash(p), |n| n.path_bytes() == p)
+            .map(|n| &**n)
+    }
+
+    fn get_mut(&mut self, path: &str) -> Option<&mut Znode> {
+        let p = path.as_bytes();
+        let h = self.hash(p);
+        self.table
+            .find_mut(h, |n| n.path_bytes() == p)
+            .map(|n| &mut **n)
+    }
+
+    fn contains_key(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// Adds a node; gives it back (the map unchanged) if its path is already there.
+    fn insert(&mut self, node: Znode) -> Result<(), Box<Znode>> {
+        self.insert_boxed(Box::new(node))
+    }
+
+    fn insert_boxed(&mut self, node: Box<Znode>) -> Result<(), Box<Znode>> {
+        let h = self.hash(node.path_bytes());
+        let hasher = &self.hasher;
+        match self.table.entry(
+            h,
+            |n| n.path_bytes() == node.path_bytes(),
+            |n| hasher.hash_one(n.path_bytes()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(_) => Err(node),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(node);
+                Ok(())
+            }
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        let hasher = &self.hasher;
+        self.table
+            .reserve(additional, |n| hasher.hash_one(n.path_bytes()));
+    }
+
+    fn remove(&mut self, path: &str) -> Option<Znode> {
+        let p = path.as_bytes();
+        let h = self.hash(p);
+        let entry = self.table.find_entry(h, |n| n.path_bytes() == p).ok()?;
+        Some(*entry.remove().0)
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Znode> + '_ {
+        self.table.iter().map(|n| &**n)
+    }
+}
+
+impl std::fmt::Debug for NodeMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeMap").field("len", &self.len()).finish()
+    }
+}
+
+impl PartialEq for NodeMap {
+    fn eq(&self, other: &NodeMap) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .all(|n| other.get(n.path()).is_some_and(|o| o == n))
+    }
+}
+
 /// What a successful node-level mutation reports back to `apply` for results and triggers.
 pub(crate) struct Changed {
     pub stat: Stat,
@@ -189,7 +285,7 @@ pub(crate) struct Changed {
 /// The znode tree. See the module doc for its invariants.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Box<str>, Znode>,
+    nodes: NodeMap,
     pub(crate) acls: AclCache,
     ephemerals: BTreeMap<i64, BTreeSet<Box<str>>>,
     containers: BTreeSet<Box<str>>,
@@ -202,18 +298,6 @@ impl Default for DataTree {
     fn default() -> Self {
         DataTree::new()
     }
-}
-
-/// Copies data into its own allocation: a `Bytes` sliced from a txn or snapshot buffer would
-/// otherwise keep that whole buffer alive for as long as the znode lives.
-fn own(data: Option<&Bytes>) -> Option<Bytes> {
-    data.map(|d| {
-        if d.is_empty() {
-            Bytes::new()
-        } else {
-            Bytes::copy_from_slice(d)
-        }
-    })
 }
 
 fn data_len(data: Option<&Bytes>) -> u64 {
@@ -233,26 +317,24 @@ impl DataTree {
         let mut t = DataTree::empty();
         let open = t.acls.open().clone();
         let read = t.acls.intern(&Acl::read_unsafe());
-        let builtin = |acl: Arc<[Acl]>, aversion: i32| Znode {
-            data: Some(Bytes::new()),
-            acl,
-            stat: StatPersisted {
+        let builtin = |path: &str, acl: Arc<[Acl]>, aversion: i32| {
+            let stat = StatPersisted {
                 aversion,
                 ..Default::default()
-            },
-            children: BTreeSet::new(),
+            };
+            Znode::new(path, Some(b""), acl, stat)
         };
-        t.insert_linked("/", builtin(open.clone(), 0));
-        t.insert_linked("/zookeeper", builtin(open.clone(), 0));
-        t.insert_linked("/zookeeper/quota", builtin(open, 0));
-        t.insert_linked("/zookeeper/config", builtin(read, -1));
+        t.insert_linked(builtin("/", open.clone(), 0));
+        t.insert_linked(builtin("/zookeeper", open.clone(), 0));
+        t.insert_linked(builtin("/zookeeper/quota", open, 0));
+        t.insert_linked(builtin("/zookeeper/config", read, -1));
         t
     }
 
     /// A tree with no nodes at all (not even `/`): the starting point of snapshot restore.
     pub(crate) fn empty() -> DataTree {
         DataTree {
-            nodes: HashMap::new(),
+            nodes: NodeMap::default(),
             acls: AclCache::new(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -385,19 +467,21 @@ impl DataTree {
 
     // ---- node-level mutations (used by `apply` and snapshot restore) ----
 
-    /// Inserts `node` at `path` and links it into its parent's `children` without touching the
-    /// parent's Stat; maintains the indexes, the data size and the ACL refcount. The caller has
-    /// checked that the parent exists and the path is free, and `node.acl` already holds a
+    /// Inserts `node` at its path and links it into its parent's `children` without touching
+    /// the parent's Stat; maintains the indexes, the data size and the ACL refcount. The caller
+    /// has checked that the parent exists and the path is free, and `node.acl` already holds a
     /// reference taken from `self.acls`.
-    fn insert_linked(&mut self, path: &str, node: Znode) {
+    fn insert_linked(&mut self, node: Znode) {
+        let path = node.path();
         if path != "/" {
             if let Some(parent) = self.nodes.get_mut(path::parent(path)) {
-                parent.children.insert(Box::from(path::name(path)));
+                parent.children.insert(path::name(path));
             }
         }
-        self.data_size += java_len(path) as u64 + data_len(node.data.as_ref());
+        self.data_size += java_len(path) as u64 + node.data_len() as u64;
         self.index_add(path, node.kind());
-        self.nodes.insert(Box::from(path), node);
+        // The callers have checked that the path is free.
+        let _ = self.nodes.insert(node);
     }
 
     fn index_add(&mut self, path: &str, kind: NodeKind) {
@@ -442,7 +526,7 @@ impl DataTree {
     fn remove_entry(&mut self, path: &str) -> Option<Znode> {
         let node = self.nodes.remove(path)?;
         self.acls.release(&node.acl);
-        self.data_size -= java_len(path) as u64 + data_len(node.data.as_ref());
+        self.data_size -= java_len(path) as u64 + node.data_len() as u64;
         self.index_remove(path, node.kind());
         Some(node)
     }
@@ -483,24 +567,20 @@ impl DataTree {
         }
         let parent_acl = parent.acl.clone();
         let acl = self.acls.intern(acl);
-        let node = Znode {
-            data: own(data),
-            acl: acl.clone(),
-            stat: StatPersisted {
-                czxid: zxid,
-                mzxid: zxid,
-                ctime: time,
-                mtime: time,
-                version: 0,
-                cversion: 0,
-                aversion: 0,
-                ephemeral_owner: owner,
-                pzxid: zxid,
-            },
-            children: BTreeSet::new(),
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
         };
+        let node = Znode::new(path, data.map(|d| &d[..]), acl.clone(), stat);
         let stat = node.client_stat();
-        self.insert_linked(path, node);
+        self.insert_linked(node);
         Ok(Changed {
             stat,
             acl,
@@ -580,8 +660,8 @@ impl DataTree {
         time: i64,
     ) -> Result<Changed, ErrorCode> {
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
-        let old_len = data_len(node.data.as_ref());
-        node.data = own(data);
+        let old_len = node.data_len() as u64;
+        node.set_data(data.map(|d| &d[..]));
         node.stat.mtime = time;
         node.stat.mzxid = zxid;
         node.stat.version = version;
@@ -617,42 +697,6 @@ impl DataTree {
         })
     }
 
-    /// Snapshot restore: adds a node read from a snapshot. `path` is `/` for the stream's `""`
-    /// root. The parent must already be present (pre-order), and the path must be new.
-    pub(crate) fn restore_node(
-        &mut self,
-        path: &str,
-        data: Option<&Bytes>,
-        acl: &[Acl],
-        acl_key: i64,
-        stat: StatPersisted,
-    ) -> Result<(), RestoreError> {
-        if self.nodes.contains_key(path) {
-            return Err(RestoreError::Duplicate);
-        }
-        if path == "/" && stat.ephemeral_owner != 0 {
-            // ZooKeeper's root is always persistent; only a corrupt stream says otherwise.
-            return Err(RestoreError::RootNotPersistent);
-        }
-        if path != "/" {
-            if validate_path(path).is_err() {
-                return Err(RestoreError::InvalidPath);
-            }
-            if !self.nodes.contains_key(path::parent(path)) {
-                return Err(RestoreError::Orphan);
-            }
-        }
-        let acl = self.acls.intern_keyed(acl, Some(acl_key));
-        let node = Znode {
-            data: own(data),
-            acl,
-            stat,
-            children: BTreeSet::new(),
-        };
-        self.insert_linked(path, node);
-        Ok(())
-    }
-
     // ---- checks and comparison ----
 
     /// Checks the structural invariants of the module doc (1–4). They hold for every tree this
@@ -668,9 +712,9 @@ impl DataTree {
         let mut ttls = BTreeSet::new();
         let mut acl_refs: Vec<(Arc<[Acl]>, u64)> = Vec::new();
         let mut size = 0u64;
-        for (path, node) in &self.nodes {
-            let path: &str = path;
-            size += java_len(path) as u64 + data_len(node.data.as_ref());
+        for node in self.nodes.iter() {
+            let path = node.path();
+            size += java_len(path) as u64 + node.data_len() as u64;
             if path != "/" {
                 let parent = self
                     .nodes
@@ -680,7 +724,7 @@ impl DataTree {
                     return Err(format!("{path}: not listed by its parent"));
                 }
             }
-            for c in &node.children {
+            for c in node.children.iter() {
                 if !self.nodes.contains_key(path::join(path, c).as_str()) {
                     return Err(format!("{path}: lists missing child {c}"));
                 }
@@ -737,8 +781,8 @@ impl DataTree {
     /// czxid, mzxid ≥ czxid, and stored cversion ≥ numChildren while the counter has not
     /// wrapped (the uncounted built-in children of `/` and `/zookeeper` excepted).
     pub fn check_stat_invariants(&self) -> Result<(), String> {
-        for (path, node) in &self.nodes {
-            let path: &str = path;
+        for node in self.nodes.iter() {
+            let path = node.path();
             let s = &node.stat;
             if s.pzxid < s.czxid || s.mzxid < s.czxid {
                 return Err(format!("{path}: pzxid/mzxid below czxid: {s:?}"));
@@ -760,12 +804,140 @@ impl DataTree {
     }
 }
 
-/// Why `restore_node` refused a node; the snapshot reader turns it into a `SnapshotError`.
+/// Snapshot restore: builds a tree from nodes read in a snapshot's order.
+///
+/// Restore is most of a restart's work, so it avoids what a node-by-node insert would do:
+/// - the map is sized once for the expected count (growing it re-hashes every path, each
+///   behind a pointer: an eighth of the restart profile);
+/// - each node's parent is found on the chain of ancestors of the previous node (pre-order
+///   puts it there), not looked up in the map, and the child names are collected and turned
+///   into each parent's set in one bulk build when the walk leaves the parent (no per-name
+///   B-tree search, and the set's nodes come out full: about half the memory of a set grown
+///   one sorted insert at a time).
+///
+/// Input that is not in pre-order (a parent met again after its subtree was left) still
+/// works, through the map; a path seen twice is refused by the map insert.
+pub(crate) struct Restorer {
+    tree: DataTree,
+    /// The previous node's path; `levels` are its ancestors and itself.
+    cur: String,
+    /// Root first: (length of that ancestor's path in `cur`, child names seen since it was
+    /// entered, not yet in its `children`).
+    levels: Vec<(usize, Vec<Box<str>>)>,
+}
+
+impl Restorer {
+    /// An empty tree expecting about `expected_nodes` nodes.
+    pub(crate) fn new(expected_nodes: usize) -> Restorer {
+        let mut tree = DataTree::empty();
+        tree.nodes.reserve(expected_nodes);
+        Restorer {
+            tree,
+            cur: String::new(),
+            levels: Vec::new(),
+        }
+    }
+
+    /// The tree's interned open ACL list, which nodes with key -1 must share.
+    pub(crate) fn open_acl(&self) -> Arc<[Acl]> {
+        self.tree.acls.open().clone()
+    }
+
+    /// Adds a node read from a snapshot (built with the open ACL; `acl` is the list and key
+    /// it really has, if not the open one). `name` is its last segment, `None` for the root.
+    /// The caller has checked the path with `validate_path`. The parent must already be
+    /// present and the path new; on error the node is given back.
+    pub(crate) fn node(
+        &mut self,
+        mut node: Box<Znode>,
+        name: Option<Box<str>>,
+        acl: Option<(&[Acl], i64)>,
+    ) -> Result<(), (RestoreError, Box<Znode>)> {
+        match &name {
+            None => {
+                if node.stat.ephemeral_owner != 0 {
+                    // ZooKeeper's root is always persistent; only a corrupt stream says so.
+                    return Err((RestoreError::RootNotPersistent, node));
+                }
+            }
+            Some(_) => {
+                if let Err(e) = self.enter_parent(path::parent(node.path())) {
+                    return Err((e, node));
+                }
+            }
+        }
+        if let Some((list, key)) = acl {
+            node.acl = self.tree.acls.intern_keyed(list, Some(key));
+        }
+        let size = java_len(node.path()) as u64 + node.data_len() as u64;
+        let kind = node.kind();
+        self.cur.clear();
+        self.cur.push_str(node.path());
+        if let Err(dup) = self.tree.nodes.insert_boxed(node) {
+            // Give back the reference just taken, so the cache stays consistent.
+            self.tree.acls.release(&dup.acl);
+            return Err((RestoreError::Duplicate, dup));
+        }
+        self.tree.data_size += size;
+        self.tree.index_add(&self.cur, kind);
+        if let (Some(top), Some(name)) = (self.levels.last_mut(), name) {
+            top.1.push(name);
+        }
+        self.levels.push((self.cur.len(), Vec::new()));
+        Ok(())
+    }
+
+    /// Makes the top level `parent`: closes the levels below it, or, when `parent` is not an
+    /// ancestor of the previous node, closes them all and reopens `parent` from the map.
+    fn enter_parent(&mut self, parent: &str) -> Result<(), RestoreError> {
+        while let Some(&(len, _)) = self.levels.last() {
+            if len == parent.len() && self.cur.as_bytes()[..len] == *parent.as_bytes() {
+                return Ok(());
+            }
+            self.close_top();
+        }
+        if !self.tree.nodes.contains_key(parent) {
+            return Err(RestoreError::Orphan);
+        }
+        self.cur.clear();
+        self.cur.push_str(parent);
+        self.levels.push((parent.len(), Vec::new()));
+        Ok(())
+    }
+
+    /// Moves the collected names of the top level into its node's `children`.
+    fn close_top(&mut self) {
+        let Some((len, names)) = self.levels.pop() else {
+            return;
+        };
+        if names.is_empty() {
+            return;
+        }
+        if let Some(node) = self.tree.nodes.get_mut(&self.cur[..len]) {
+            if node.children.is_empty() {
+                node.children = Children::from_names(names);
+            } else {
+                for n in names {
+                    node.children.insert(&n);
+                }
+            }
+        }
+    }
+
+    /// The restored tree (`last_processed_zxid` still 0).
+    pub(crate) fn finish(mut self) -> DataTree {
+        while !self.levels.is_empty() {
+            self.close_top();
+        }
+        self.tree
+    }
+}
+
+/// Why `Restorer::node` refused a node; the snapshot reader turns it into a `SnapshotError`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RestoreError {
     Duplicate,
     Orphan,
-    InvalidPath,
     RootNotPersistent,
 }
 
@@ -828,7 +1000,7 @@ mod tests {
         assert_eq!(&*config.acl, &Acl::read_unsafe()[..]);
         let cs = config.client_stat();
         assert_eq!((cs.version, cs.aversion, cs.data_length), (0, -1, 0));
-        assert_eq!(config.data.as_deref(), Some(&b""[..]));
+        assert_eq!(config.data(), Some(&b""[..]));
         assert_eq!(t.acl_key(&config.acl), Some(1));
         assert_eq!(t.acl_key(&t.get("/").unwrap().acl), Some(OPEN_ACL_KEY));
         // "" is ZooKeeper's alias of the root.

@@ -20,18 +20,23 @@
 //! - `deserialize_tree` leaves `last_processed_zxid` at 0: the caller knows the snapshot's zxid
 //!   (file name / trailer / SNAP packet) and sets it with `DataTree::set_last_processed_zxid`.
 //! - Restored data is copied out of the input buffer so a znode never pins the whole snapshot.
+//! - The node records are read in place (paths and data borrowed from the input, not sliced
+//!   into `Bytes` or copied into a `String` first): restore is most of a restart, and the
+//!   per-node refcount traffic and allocations showed in its profile.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use jute::primitive::{read_buffer, read_i32, read_i64, read_ustring, read_vec, write_buffer};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use jute::primitive::{read_i32, read_i64, read_vec, write_buffer};
 use jute::primitive::{write_ustring, DecodeError, Record};
 use jute::{Acl, StatPersisted, Zxid};
 
-use crate::datatree::{DataTree, RestoreError, OPEN_ACL_KEY};
+use crate::datatree::{DataTree, RestoreError, Restorer, OPEN_ACL_KEY};
 use crate::path;
+use crate::znode::Znode;
 
 /// Why a snapshot's tree section could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,46 +106,233 @@ pub fn deserialize_tree(src: &mut Bytes) -> Result<DataTree, SnapshotError> {
         let acl = read_vec(src, Acl::decode)?;
         section.insert(key, Arc::from(acl));
     }
-    let open: Arc<[Acl]> = Arc::from(Acl::open_unsafe());
-    let mut tree = DataTree::empty();
-    let mut first = true;
-    loop {
-        let stream_path = read_ustring(src)?;
-        if stream_path == "/" {
-            break;
+    let buf: &[u8] = &src[..];
+    let mut tree = Restorer::new(count_nodes(buf));
+    let mut parser = Parser {
+        r: Reader { buf, pos: 0 },
+        first: true,
+        // The tree's own copy: nodes with key -1 are then already interned.
+        open: tree.open_acl(),
+    };
+    let mut restore = |batch: Vec<Parsed>| -> Result<(), SnapshotError> {
+        for p in batch {
+            restore_one(&mut tree, &section, p)?;
         }
-        let data = read_buffer(src)?;
-        let key = read_i64(src)?;
-        let stat = StatPersisted::decode(src)?;
-        let path = match (first, stream_path.as_str()) {
-            (true, "") => "/".to_owned(),
+        Ok(())
+    };
+    let consumed = if buf.len() < PARALLEL_MIN_BYTES {
+        loop {
+            let (batch, end) = parser.batch();
+            restore(batch)?;
+            if let Some(end) = end {
+                break end?;
+            }
+        }
+    } else {
+        // Two stages on two threads: parsing and building the nodes (decoding, path checks,
+        // the allocations) overlaps inserting them into the tree. Each stage is about half of
+        // a restart. Errors keep stream order: the parser sends its error after every node
+        // before it, and a restore error ends the receiving loop, which stops the parser.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<Parsed>, Option<ParseEnd>)>(8);
+            scope.spawn(move || loop {
+                let (batch, end) = parser.batch();
+                let done = end.is_some();
+                if tx.send((batch, end)).is_err() || done {
+                    return;
+                }
+            });
+            for (batch, end) in rx {
+                restore(batch)?;
+                if let Some(end) = end {
+                    return end;
+                }
+            }
+            // The parser always ends with `Some(end)`; this is only reached if it panicked.
+            Err(SnapshotError::Decode(DecodeError::UnexpectedEnd {
+                needed: 1,
+            }))
+        })?
+    };
+    src.advance(consumed);
+    Ok(tree.finish())
+}
+
+/// Below this many bytes a tree section is restored on the calling thread: a thread costs
+/// more than it saves on a small tree (the simulator restores many).
+const PARALLEL_MIN_BYTES: usize = 4 << 20;
+/// Nodes handed from the parser to the restorer at a time.
+const BATCH_NODES: usize = 1024;
+
+/// One parsed node record: the node built with a placeholder (open) ACL, its ACL key, and
+/// its name for the parent's child set (`None` for the root).
+struct Parsed {
+    node: Box<Znode>,
+    key: i64,
+    name: Option<Box<str>>,
+}
+
+/// How parsing ended: bytes consumed through the terminator, or why it stopped.
+type ParseEnd = Result<usize, SnapshotError>;
+
+/// The first stage of restore: decodes node records and builds the nodes.
+struct Parser<'a> {
+    r: Reader<'a>,
+    first: bool,
+    open: Arc<[Acl]>,
+}
+
+impl Parser<'_> {
+    /// Up to `BATCH_NODES` nodes, and `Some` once the section ended (or failed) after them.
+    fn batch(&mut self) -> (Vec<Parsed>, Option<ParseEnd>) {
+        let mut out = Vec::with_capacity(BATCH_NODES);
+        while out.len() < BATCH_NODES {
+            match self.next() {
+                Ok(Some(p)) => out.push(p),
+                Ok(None) => return (out, Some(Ok(self.r.pos))),
+                Err(e) => return (out, Some(Err(e))),
+            }
+        }
+        (out, None)
+    }
+
+    fn next(&mut self) -> Result<Option<Parsed>, SnapshotError> {
+        let stream_path = self.r.ustring()?;
+        if stream_path == "/" {
+            if self.first {
+                return Err(SnapshotError::MissingRoot);
+            }
+            return Ok(None);
+        }
+        let data = self.r.buffer()?;
+        let key = self.r.i64()?;
+        let stat = self.r.stat()?;
+        let (path, name): (&str, _) = match (self.first, &*stream_path) {
+            (true, "") => ("/", None),
             (true, _) => return Err(SnapshotError::MissingRoot),
             (false, "") => return Err(SnapshotError::DuplicatePath(String::new())),
-            (false, _) => stream_path,
+            (false, p) => {
+                if path::validate_path(p).is_err() {
+                    return Err(SnapshotError::InvalidPath(p.to_owned()));
+                }
+                (p, Some(Box::from(path::name(p))))
+            }
         };
-        first = false;
-        let acl = if key == OPEN_ACL_KEY {
-            &open
-        } else {
-            section
-                .get(&key)
-                .ok_or_else(|| SnapshotError::UnknownAclKey {
-                    path: path.clone(),
-                    key,
-                })?
-        };
-        tree.restore_node(&path, data.as_ref(), acl, key, stat)
-            .map_err(|e| match e {
-                RestoreError::Duplicate => SnapshotError::DuplicatePath(path.clone()),
-                RestoreError::Orphan => SnapshotError::OrphanNode(path.clone()),
-                RestoreError::InvalidPath => SnapshotError::InvalidPath(path.clone()),
-                RestoreError::RootNotPersistent => SnapshotError::RootNotPersistent,
+        self.first = false;
+        let node = Box::new(Znode::new(path, data, self.open.clone(), stat));
+        Ok(Some(Parsed { node, key, name }))
+    }
+}
+
+/// The second stage of restore: resolves the ACL key and links the node into the tree.
+fn restore_one(
+    tree: &mut Restorer,
+    section: &HashMap<i64, Arc<[Acl]>>,
+    p: Parsed,
+) -> Result<(), SnapshotError> {
+    let acl = if p.key == OPEN_ACL_KEY {
+        None
+    } else {
+        let acl = section
+            .get(&p.key)
+            .ok_or_else(|| SnapshotError::UnknownAclKey {
+                path: p.node.path().to_owned(),
+                key: p.key,
             })?;
+        Some((&**acl, p.key))
+    };
+    tree.node(p.node, p.name, acl).map_err(|(e, node)| {
+        let path = node.path().to_owned();
+        match e {
+            RestoreError::Duplicate => SnapshotError::DuplicatePath(path),
+            RestoreError::Orphan => SnapshotError::OrphanNode(path),
+            RestoreError::RootNotPersistent => SnapshotError::RootNotPersistent,
+        }
+    })
+}
+
+/// The number of node records at the front of `buf` (up to the terminator or anything that
+/// does not parse), by skipping over them: sizing the node map once is much cheaper than
+/// growing it, and a skip reads only the length fields.
+fn count_nodes(buf: &[u8]) -> usize {
+    let mut r = Reader { buf, pos: 0 };
+    let mut n = 0;
+    loop {
+        let Ok(Some(path)) = r.buffer() else {
+            return n;
+        };
+        // 8 (ACL key) + 60 (StatPersisted) after the data.
+        if path == b"/" || r.buffer().is_err() || r.take(68).is_err() {
+            return n;
+        }
+        n += 1;
     }
-    if first {
-        return Err(SnapshotError::MissingRoot);
+}
+
+/// A cursor over the node records that borrows from the input: the same jute encodings as
+/// `jute::primitive` (big-endian ints; length-prefixed, -1 = null; strings decoded as Java
+/// does, invalid UTF-8 becoming U+FFFD), without a `Bytes` or `String` per field.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let rest = &self.buf[self.pos..];
+        let Some(bytes) = rest.get(..n) else {
+            return Err(DecodeError::UnexpectedEnd {
+                needed: n - rest.len(),
+            });
+        };
+        self.pos += n;
+        Ok(bytes)
     }
-    Ok(tree)
+
+    fn i32(&mut self) -> Result<i32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn i64(&mut self) -> Result<i64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_be_bytes(a))
+    }
+
+    /// A jute `buffer`: `None` is null (length -1).
+    fn buffer(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.i32()? {
+            -1 => Ok(None),
+            len if len < 0 => Err(DecodeError::NegativeLength(len)),
+            len => self.take(len as usize).map(Some),
+        }
+    }
+
+    /// A jute `ustring`; null reads as "" (as `jute::primitive::read_ustring`).
+    fn ustring(&mut self) -> Result<Cow<'a, str>, DecodeError> {
+        let raw = self.buffer()?.unwrap_or_default();
+        Ok(match std::str::from_utf8(raw) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(raw),
+        })
+    }
+
+    /// `StatPersisted`, fields in its jute order.
+    fn stat(&mut self) -> Result<StatPersisted, DecodeError> {
+        Ok(StatPersisted {
+            czxid: self.i64()?,
+            mzxid: self.i64()?,
+            ctime: self.i64()?,
+            mtime: self.i64()?,
+            version: self.i32()?,
+            cversion: self.i32()?,
+            aversion: self.i32()?,
+            ephemeral_owner: self.i64()?,
+            pzxid: self.i64()?,
+        })
+    }
 }
 
 /// A tree section written in chunks, so the single owner of the tree can keep applying txns
@@ -228,10 +420,7 @@ impl SnapshotWriter {
                     Some(name) => Bound::Excluded(&**name),
                     None => Bound::Unbounded,
                 };
-                parent
-                    .children
-                    .range::<str, _>((from, Bound::Unbounded))
-                    .next()
+                parent.children.range((from, Bound::Unbounded)).next()
             });
             let Some(name) = next else {
                 // Done with this parent (or it was deleted meanwhile: so were its children).
@@ -267,7 +456,7 @@ impl SnapshotWriter {
 
 fn write_node(out: &mut BytesMut, path: &str, node: &crate::znode::Znode, key: i64) {
     write_ustring(out, path);
-    write_buffer(out, node.data.as_deref());
+    write_buffer(out, node.data());
     out.put_i64(key);
     node.stat.encode(out);
 }
@@ -331,8 +520,8 @@ mod tests {
         let mut b = b.freeze();
         let back = deserialize_tree(&mut b).unwrap();
         assert_eq!(&b[..], b"trailer");
-        assert_eq!(back.get("/n").unwrap().data, None);
-        assert_eq!(back.get("/e").unwrap().data.as_deref(), Some(&b""[..]));
+        assert_eq!(back.get("/n").unwrap().data(), None);
+        assert_eq!(back.get("/e").unwrap().data(), Some(&b""[..]));
         assert_eq!(back.ephemerals_of(0x55), ["/e"]);
         assert_eq!(back.last_processed_zxid(), Zxid(0));
         assert_eq!(
@@ -429,6 +618,74 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn nodes_out_of_order_are_restored() {
+        // ZooKeeper writes children in hash-set order, and a parent's subtree may be left and
+        // met again: both must restore the same tree as sorted pre-order.
+        let b = stream(
+            &[],
+            &[
+                ("", -1),
+                ("/b", -1),
+                ("/a", -1),
+                ("/b/y", -1),
+                ("/a/z", -1),
+                ("/b/x", -1),
+            ],
+            true,
+        );
+        let t = deserialize_tree(&mut b.clone()).unwrap();
+        t.check_invariants().unwrap();
+        let names = |p: &str| -> Vec<String> {
+            t.get(p)
+                .unwrap()
+                .children
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        };
+        assert_eq!(names("/"), ["a", "b"]);
+        assert_eq!(names("/b"), ["x", "y"]);
+        assert_eq!(names("/a"), ["z"]);
+        assert_eq!(t.node_count(), 7);
+        let dup = stream(&[], &[("", -1), ("/b", -1), ("/a", -1), ("/b", -1)], true);
+        assert_eq!(
+            deserialize_tree(&mut dup.clone()).map(|_| ()),
+            Err(SnapshotError::DuplicatePath("/b".into()))
+        );
+    }
+
+    #[test]
+    fn large_sections_restore_on_two_threads_with_the_same_result() {
+        // Above PARALLEL_MIN_BYTES: the parser runs on its own thread.
+        let mut t = DataTree::new();
+        let data = Bytes::from(vec![7u8; 400]);
+        let acl = vec![Acl::new(1, "ip", "10.0.0.0/8")];
+        for i in 0..120 {
+            let dir = format!("/d{i:03}");
+            t.create_node(&dir, None, &acl, 0, -1, 1, 1).unwrap();
+            for j in 0..100 {
+                let p = format!("{dir}/n{j:03}");
+                t.create_node(&p, Some(&data), &Acl::open_unsafe(), j, -1, 2, 1)
+                    .unwrap();
+            }
+        }
+        let full = bytes_of(&t);
+        assert!(full.len() > PARALLEL_MIN_BYTES);
+        let back = round_trip(&t);
+        back.check_invariants().unwrap();
+        assert_eq!(back, t);
+        // Errors are still found, in stream order: a cut anywhere, and a bad node late in it.
+        for cut in [full.len() - 1, full.len() / 2, PARALLEL_MIN_BYTES + 3] {
+            assert!(deserialize_tree(&mut full.slice(..cut)).is_err());
+        }
+        let mut raw = full.to_vec();
+        let at = raw.len() - 2000;
+        let slash = at + raw[at..].iter().position(|b| *b == b'/').unwrap();
+        raw[slash] = b'x';
+        assert!(deserialize_tree(&mut Bytes::from(raw)).is_err());
     }
 
     /// Applies a random op stream, snapshotting it in chunks of `chunk` nodes *while* applying

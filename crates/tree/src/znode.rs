@@ -13,6 +13,7 @@
 //! - `acl` is the tree's interned copy of the list: equal lists share one allocation.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -77,21 +78,100 @@ impl NodeKind {
     }
 }
 
-/// One znode. Small on purpose (one is kept per node, a million is a normal tree): the path is
-/// the key of the tree's map and is not repeated here; dataLength and numChildren are derived.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One znode. Small on purpose: a million is a normal tree, and at that size the per-node
+/// overhead, not the data, decides the server's memory (each field below was measured).
+///
+/// - The full path and the data share one allocation (`blob` = path bytes, then data bytes):
+///   one allocator rounding and one 16-byte pointer instead of two. The path is the node's
+///   key in the tree's hash table, so it is stored here and nowhere else in the map.
+/// - Data is plain bytes rather than a `Bytes`: replies copy it into a frame anyway, and a
+///   `Bytes` costs 32 bytes per node plus a shared header allocated at its first clone.
+/// - `children` is one pointer, allocated only for nodes that have children (most are leaves).
+///
+/// dataLength and numChildren are derived. Built and changed only by `DataTree`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Znode {
-    /// `None` is the null buffer (getData answers length -1), distinct from empty data.
-    pub data: Option<Bytes>,
+    /// `path` bytes then the data bytes.
+    blob: Box<[u8]>,
+    path_len: u32,
+    /// The null buffer (getData answers length -1), distinct from empty data.
+    null_data: bool,
     /// The interned ACL list (see `DataTree`'s ACL cache).
     pub acl: Arc<[Acl]>,
     /// As stored in snapshots; `cversion` is the stored count of child creations.
     pub stat: StatPersisted,
     /// Names (last segments) of the children, in byte order so every walk is deterministic.
-    pub children: BTreeSet<Box<str>>,
+    pub children: Children,
+}
+
+impl std::fmt::Debug for Znode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Znode")
+            .field("path", &self.path())
+            .field("data", &self.data())
+            .field("acl", &self.acl)
+            .field("stat", &self.stat)
+            .field("children", &self.children)
+            .finish()
+    }
+}
+
+/// Builds the path-then-data allocation; `None` data stores no bytes.
+fn blob(path: &str, data: Option<&[u8]>) -> Box<[u8]> {
+    let data = data.unwrap_or_default();
+    let mut v = Vec::with_capacity(path.len() + data.len());
+    v.extend_from_slice(path.as_bytes());
+    v.extend_from_slice(data);
+    v.into_boxed_slice()
 }
 
 impl Znode {
+    /// A node at `path` with no children. Paths are bounded by the request size limit, far
+    /// below 4 GiB; a longer one is refused by `validate_path`'s callers before it gets here.
+    pub fn new(path: &str, data: Option<&[u8]>, acl: Arc<[Acl]>, stat: StatPersisted) -> Znode {
+        Znode {
+            blob: blob(path, data),
+            path_len: u32::try_from(path.len()).unwrap_or(u32::MAX),
+            null_data: data.is_none(),
+            acl,
+            stat,
+            children: Children::default(),
+        }
+    }
+
+    /// The node's full path.
+    pub fn path(&self) -> &str {
+        // `blob` starts with the bytes of a `&str` (see `blob`), so this never fails; the
+        // fallback only keeps the function total without `unsafe`.
+        std::str::from_utf8(self.path_bytes()).unwrap_or_default()
+    }
+
+    pub(crate) fn path_bytes(&self) -> &[u8] {
+        &self.blob[..self.path_len as usize]
+    }
+
+    /// The data; `None` is the null buffer.
+    pub fn data(&self) -> Option<&[u8]> {
+        (!self.null_data).then(|| &self.blob[self.path_len as usize..])
+    }
+
+    /// The data as an owned buffer for a reply (a copy: the node keeps its own).
+    pub fn data_bytes(&self) -> Option<Bytes> {
+        self.data().map(|d| {
+            if d.is_empty() {
+                Bytes::new()
+            } else {
+                Bytes::copy_from_slice(d)
+            }
+        })
+    }
+
+    /// Replaces the data (the path stays).
+    pub(crate) fn set_data(&mut self, data: Option<&[u8]>) {
+        self.blob = blob(self.path(), data);
+        self.null_data = data.is_none();
+    }
+
     /// The Stat a client sees: visible cversion derived from the stored one, ephemeralOwner 0
     /// for containers and TTL nodes, dataLength and numChildren computed.
     pub fn client_stat(&self) -> Stat {
@@ -123,7 +203,7 @@ impl Znode {
 
     /// The data length as a client sees it (null data counts 0).
     pub fn data_len(&self) -> usize {
-        self.data.as_ref().map_or(0, Bytes::len)
+        self.blob.len() - self.path_len as usize
     }
 
     /// The number of children, as the Stat's int field.
@@ -142,21 +222,96 @@ impl Znode {
     }
 }
 
+/// The child names of a znode: a `BTreeSet` behind one pointer, allocated at the first child.
+/// Most znodes are leaves, so an empty set costs 8 bytes instead of the set's 24.
+// The box is the point: `Option<Box<_>>` is 8 bytes in every znode, the set itself 24.
+#[allow(clippy::box_collection)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(Option<Box<BTreeSet<Box<str>>>>);
+
+impl Children {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.as_ref().is_some_and(|s| s.contains(name))
+    }
+
+    /// The names in byte order.
+    pub fn iter(&self) -> impl Iterator<Item = &Box<str>> + '_ {
+        self.0.iter().flat_map(|s| s.iter())
+    }
+
+    /// The names within `range`, in byte order.
+    pub fn range<'a>(
+        &'a self,
+        range: (Bound<&'a str>, Bound<&'a str>),
+    ) -> impl Iterator<Item = &'a Box<str>> + 'a {
+        self.0.iter().flat_map(move |s| s.range::<str, _>(range))
+    }
+
+    /// Adds a name; false if it was there. (One search: names are almost never there, so
+    /// boxing before knowing is cheaper than searching twice.)
+    pub(crate) fn insert(&mut self, name: &str) -> bool {
+        self.0
+            .get_or_insert_with(Box::default)
+            .insert(Box::from(name))
+    }
+
+    /// A set of distinct names, in one bulk build (full B-tree nodes, no per-name search).
+    pub(crate) fn from_names(names: Vec<Box<str>>) -> Children {
+        if names.is_empty() {
+            Children(None)
+        } else {
+            Children(Some(Box::new(names.into_iter().collect())))
+        }
+    }
+
+    /// Removes a name; the set's allocation goes with the last one.
+    pub(crate) fn remove(&mut self, name: &str) -> bool {
+        let Some(set) = self.0.as_mut() else {
+            return false;
+        };
+        let removed = set.remove(name);
+        if set.is_empty() {
+            self.0 = None;
+        }
+        removed
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Children {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Children {
+        let mut c = Children::default();
+        for name in iter {
+            c.insert(name);
+        }
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn node(cversion: i32, children: &[&str], owner: i64) -> Znode {
-        Znode {
-            data: Some(Bytes::from_static(b"abc")),
-            acl: Arc::from(Acl::open_unsafe()),
-            stat: StatPersisted {
+        let mut n = Znode::new(
+            "/n",
+            Some(b"abc"),
+            Arc::from(Acl::open_unsafe()),
+            StatPersisted {
                 cversion,
                 ephemeral_owner: owner,
                 ..Default::default()
             },
-            children: children.iter().map(|c| Box::from(*c)).collect(),
-        }
+        );
+        n.children = children.iter().copied().collect();
+        n
     }
 
     #[test]
@@ -209,17 +364,22 @@ mod tests {
     #[test]
     fn null_data_has_length_zero() {
         let mut n = node(0, &[], 0);
-        n.data = None;
+        n.set_data(None);
         assert_eq!(n.client_stat().data_length, 0);
+        assert_eq!(n.data(), None);
+        n.set_data(Some(b""));
+        assert_eq!(n.data(), Some(&b""[..]));
+        assert_eq!(n.path(), "/n");
     }
 }
 
 #[cfg(test)]
 mod size {
     /// A million znodes is a normal tree: keep the per-node struct from growing unnoticed.
-    /// (Option<Bytes> 32 + Arc<[Acl]> 16 + StatPersisted 64 + BTreeSet 24.)
+    /// (blob 16 + path_len 4 + null flag 1 + Arc<[Acl]> 16 + StatPersisted 64 + Children 8,
+    /// padded: 112, an exact allocator size class; 113 would cost 128.)
     #[test]
     fn znode_stays_small() {
-        assert!(std::mem::size_of::<super::Znode>() <= 136);
+        assert!(std::mem::size_of::<super::Znode>() <= 112);
     }
 }
