@@ -216,8 +216,8 @@ fn kazoo(script: &str, args: &[String], limit: Duration) -> String {
     // share the captured output).
     out.output
         .lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("RESULT "))
         .unwrap_or_default()
         .to_string()
 }
