@@ -353,6 +353,23 @@ pub fn write_session_touches<B: BufMut>(dst: &mut B, touches: &[SessionTouch]) {
     }
 }
 
+/// Packs a forwarded request for zab's opaque `Message::Request { data }`: the session's
+/// auth ids as a jute `vector<Id>`, then the REQUEST data (`QuorumRequest` bytes). On the
+/// wire a QuorumPacket carries the ids in its `authinfo` field; the server's wire mapping
+/// moves them between the two.
+pub fn pack_request(authinfo: &[crate::Id], request: &[u8]) -> Bytes {
+    let mut out = bytes::BytesMut::with_capacity(4 + request.len());
+    crate::primitive::write_vec(&mut out, authinfo, |d, id| id.encode(d));
+    out.extend_from_slice(request);
+    out.freeze()
+}
+
+/// Splits what [`pack_request`] packed: `(authinfo, request data)`.
+pub fn unpack_request(mut data: Bytes) -> Result<(Vec<crate::Id>, Bytes), DecodeError> {
+    let ids = crate::primitive::read_vec(&mut data, crate::Id::decode)?;
+    Ok((ids, data))
+}
+
 /// The leader's answer to REVALIDATE: whether the session is still alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RevalidateReply {

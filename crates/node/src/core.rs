@@ -2,10 +2,25 @@
 //! tree glued together. The tokio driver in `server` feeds it inputs and writes its outputs;
 //! the simulator can run several of them in one thread.
 //!
-//! Inputs: `conn_opened`, `connect`, `request`, `conn_closed`, `tick`, `persisted`.
+//! Inputs: `conn_opened`, `connect`, `request`, `conn_closed`, `tick`, `persisted`, and for
+//! an ensemble member `peer_message`, `peer_disconnected` plus the completions of the held
+//! outputs (`resume`, `rebuilt`, `installed`).
 //! Outputs (drain `poll_output` after every input): frames to send to a connection (already
-//! length-prefixed), connection closes (after the frames queued before them), and persist
-//! requests for the store.
+//! length-prefixed), connection closes (after the frames queued before them), persist
+//! requests for the store, and zab's peer outputs.
+//!
+//! Zab's outputs are drained lazily, one at a time, as `poll_output` runs dry. Three of them
+//! need the driver to act on the tree before anything after them is applied
+//! (`SendSnapshot`: the tree is exactly at `up_to` only now; `TruncateAfter` and
+//! `InstallSnapshot`: the tree is replaced), so the node holds — drains nothing more from
+//! zab — until the driver reports it done.
+//!
+//! Roles: the leader (and standalone) preps and proposes writes; a follower or observer
+//! forwards them to the leader as REQUEST with the connection's auth ids, and answers its
+//! client when the committed txn applies, matched by (session id, cxid) from the TxnHeader
+//! (a learner cannot know the zxid in advance). Sessions are global: created and closed by
+//! txns through the leader, touched on learners and relayed in PING replies, expired only by
+//! the leader, revalidated with the leader when a client reconnects to a learner.
 //!
 //! Ordering guarantees (ZooKeeper's):
 //! - Per connection, replies leave in request order: a read waits behind the connection's
@@ -23,13 +38,16 @@ use jute::proto::{
     keeper_state, ConnectRequest, ConnectResponse, Create2Response, CreateResponse, MultiOp,
     MultiResponse, MultiResult, OpRequest, ReplyHeader, StatResponse, WatcherEvent,
 };
+use jute::quorum::{QuorumRequest, RevalidateReply, SessionTouch};
 use jute::txn::{CreateSessionTxn, ErrorTxn, Txn, TxnBody, TxnHeader};
 use jute::types::{op, perms, xid};
 use jute::{ErrorCode, Id, Record, SessionId, Zxid};
 use tree::apply::TxnResult;
 use tree::datatree::DataTree;
 use tree::watch::WatchRegistry;
-use zab::{PersistOp, PersistSeq, ProposeError, Zab};
+use zab::{
+    LeaderPacket, LearnerPacket, Message, PersistOp, PersistSeq, ProposeError, Role, ServerId, Zab,
+};
 
 use crate::prep::{self, Outstanding, PrepConfig, PrepCtx, Prepared};
 use crate::read::{self, Reader};
@@ -62,13 +80,48 @@ pub enum Output {
     Close { conn: ConnId },
     /// Make this durable, then call `persisted(seq)`.
     Persist { seq: PersistSeq, op: PersistOp },
+    /// Send to a peer (election port if `msg.is_election()`, else the quorum connection).
+    Peer { to: ServerId, msg: Message },
+    /// Serialise tree + sessions now (the tree is at `up_to`), send `Message::Snap` to `to`,
+    /// then call `resume()`.
+    SendSnapshot { to: ServerId, up_to: Zxid },
+    /// Close the quorum connection with `peer`.
+    Disconnect { peer: ServerId },
+    /// Cut the log after `zxid` durably and rebuild the tree to it; call `rebuilt(..)` with
+    /// the rebuilt state, then `persisted(seq)` once the cut is durable.
+    TruncateAfter { seq: PersistSeq, zxid: Zxid },
+    /// Decode the SNAP stream, call `installed(..)` with it, write it as a snapshot file and
+    /// discard the log (durably), then `persisted(seq)`.
+    InstallSnapshot {
+        seq: PersistSeq,
+        zxid: Zxid,
+        data: Bytes,
+    },
+    /// This member started serving in `role`, or stopped (`Looking`; clients were closed).
+    RoleChanged {
+        role: Role,
+        epoch: u32,
+        leader: Option<ServerId>,
+    },
 }
+
+/// The key a write waits under: (session id, cxid) of its TxnHeader.
+type WriteKey = (i64, i32);
 
 /// A request waiting its turn on a connection.
 #[derive(Debug)]
 enum Queued {
     /// A txn of this connection, answered when it applies.
-    Write(Zxid),
+    Write(WriteKey),
+    /// A sync forwarded to the leader; answered (like a read) once `done`.
+    Sync {
+        xid: i32,
+        req: OpRequest,
+        received_ms: i64,
+        done: bool,
+    },
+    /// A reconnect waiting for the leader's REVALIDATE answer.
+    Revalidate { sid: SessionId, timeout_ms: i32 },
     /// A read (or ping, sync, watch op) answered when it reaches the front.
     Read {
         xid: i32,
@@ -104,6 +157,8 @@ enum PendingKind {
     Expire,
     /// An internal delete of the container reaper (no reply).
     Reaper,
+    /// Leader: a learner's request (the learner answers its client).
+    Forwarded,
 }
 
 #[derive(Debug)]
@@ -122,7 +177,18 @@ pub struct NodeCore {
     outstanding: Outstanding,
     zab: Zab,
     conns: HashMap<ConnId, Conn>,
-    pending: HashMap<Zxid, PendingWrite>,
+    pending: HashMap<WriteKey, PendingWrite>,
+    /// Drain nothing more from zab until the driver finished a held output (module doc).
+    hold: bool,
+    /// Learner: syncs forwarded to the leader, answered in order (SYNC is FIFO).
+    pending_syncs: VecDeque<ConnId>,
+    /// Learner: reconnects waiting for REVALIDATE, by session.
+    revalidating: HashMap<SessionId, Vec<ConnId>>,
+    /// Learner: sessions touched since the last relay to the leader, with their timeouts.
+    touched: HashMap<SessionId, i32>,
+    /// Leader: sessions whose createSession is proposed but not applied yet (requests of
+    /// such a session that a learner forwards right behind it are valid).
+    creating: std::collections::HashSet<SessionId>,
     /// Typed txns we proposed, so apply need not decode the bytes again.
     proposed: HashMap<Zxid, Txn>,
     outputs: VecDeque<Output>,
@@ -176,6 +242,11 @@ impl NodeCore {
             zab,
             conns: HashMap::new(),
             pending: HashMap::new(),
+            hold: false,
+            pending_syncs: VecDeque::new(),
+            revalidating: HashMap::new(),
+            touched: HashMap::new(),
+            creating: std::collections::HashSet::new(),
             proposed: HashMap::new(),
             outputs: VecDeque::new(),
             scratch: BytesMut::new(),
@@ -208,11 +279,61 @@ impl NodeCore {
     }
     /// True once this member can answer clients (its epoch is durable, it leads or follows).
     pub fn is_serving(&self) -> bool {
-        self.zab.next_zxid() != Err(ProposeError::NotLeader)
+        self.zab.is_serving()
+    }
+
+    fn is_learner(&self) -> bool {
+        matches!(self.zab.role(), Role::Following | Role::Observing)
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.outputs.is_empty() {
+            self.drain_zab();
+        }
         self.outputs.pop_front()
+    }
+
+    // ----- peers -----
+
+    /// A message from a peer (election port or the current quorum connection).
+    pub fn peer_message(&mut self, from: ServerId, msg: Message, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.zab.step(from, msg);
+    }
+
+    /// The current quorum connection with `peer` ended.
+    pub fn peer_disconnected(&mut self, peer: ServerId, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.zab.disconnected(peer);
+    }
+
+    /// The driver sent the snapshot `SendSnapshot` asked for.
+    pub fn resume(&mut self) {
+        self.hold = false;
+    }
+
+    /// The driver rebuilt the state after `TruncateAfter` (snapshot + log replay up to the
+    /// truncation point): it replaces ours.
+    pub fn rebuilt(&mut self, tree: DataTree, sessions: Sessions) {
+        self.replace_state(tree, sessions);
+        self.hold = false;
+    }
+
+    /// The driver decoded the leader's SNAP stream (`InstallSnapshot`): it replaces ours.
+    pub fn installed(&mut self, tree: DataTree, sessions: Sessions) {
+        self.replace_state(tree, sessions);
+        self.hold = false;
+    }
+
+    fn replace_state(&mut self, tree: DataTree, sessions: Sessions) {
+        // Only while not serving (zab syncs before it serves), so no client watches or
+        // pending replies refer to the old tree; clear them anyway.
+        self.tree = tree;
+        self.sessions = sessions;
+        self.watches = WatchRegistry::default();
+        self.outstanding = Outstanding::default();
+        self.proposed.clear();
+        self.creating.clear();
     }
 
     /// Connection facts for `cons`/`stat`.
@@ -305,6 +426,34 @@ impl NodeCore {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = Some(sid);
             }
+            if self.is_learner() {
+                // A global session: created by a txn through the leader (zk-protocol §9.6),
+                // answered when it applies here.
+                let body = CreateSessionTxn {
+                    time_out: timeout_ms,
+                }
+                .to_bytes();
+                let key = (sid.0, 0);
+                if self
+                    .forward(conn, sid, 0, op::CREATE_SESSION, body)
+                    .is_err()
+                {
+                    return;
+                }
+                self.pending.insert(
+                    key,
+                    PendingWrite {
+                        conn: Some(conn),
+                        xid: 0,
+                        received_ms: now_ms,
+                        kind: PendingKind::Connect { timeout_ms },
+                    },
+                );
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Write(key));
+                }
+                return;
+            }
             let body = TxnBody::CreateSession(CreateSessionTxn {
                 time_out: timeout_ms,
             });
@@ -330,9 +479,32 @@ impl NodeCore {
         let expected = jute::password::session_password(sid.0);
         let valid = self.sessions.get(sid).is_some_and(|s| !s.closing)
             && req.passwd.as_ref() == expected.as_slice();
+        let learner = self.is_learner();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let password_ok = req.passwd.as_ref() == expected.as_slice();
+        if password_ok && learner {
+            // Only the leader knows whether a global session is alive (it alone expires
+            // them): ask it, and answer the handshake when it replies.
+            c.session = Some(sid);
+            c.queue.push_back(Queued::Revalidate { sid, timeout_ms });
+            let touch = SessionTouch {
+                session_id: sid.0,
+                timeout: timeout_ms,
+            }
+            .to_bytes();
+            if self
+                .zab
+                .to_leader(LearnerPacket::Revalidate(touch))
+                .is_err()
+            {
+                self.close_conn(conn);
+                return;
+            }
+            self.revalidating.entry(sid).or_default().push(conn);
+            return;
+        }
         if !valid {
             let frame = record_frame(&invalid_session_response(ro));
             c.queue.push_back(Queued::Ready { frame, close: true });
@@ -399,7 +571,16 @@ impl NodeCore {
                 | op::MULTI
                 | op::RECONFIG
         );
-        if is_write {
+        if is_write && self.is_learner() {
+            // The body is gone; answer as the leader would, without a txn.
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queue.push_back(Queued::Fail {
+                    xid,
+                    err: ErrorCode::MarshallingError,
+                });
+            }
+            self.pump(conn);
+        } else if is_write {
             self.propose_txn(
                 conn,
                 sid,
@@ -433,6 +614,10 @@ impl NodeCore {
             return;
         };
         self.sessions.touch(sid, now_ms);
+        if self.is_learner() {
+            let timeout = self.sessions.get(sid).map_or(0, |s| s.timeout_ms);
+            self.touched.insert(sid, timeout);
+        }
         match req {
             OpRequest::Auth(a) => self.auth(conn, xid, &a.scheme, &a.auth),
             OpRequest::Sasl(_) => {
@@ -453,6 +638,27 @@ impl NodeCore {
                 self.reply_now(conn, xid, -1, ErrorCode::Unimplemented, true);
             }
             ref r if r.is_write() => self.write(conn, sid, xid, req, now_ms),
+            OpRequest::Sync(_) if self.is_learner() => {
+                // Answered once the leader's SYNC arrives: everything committed before it
+                // is applied here by then (zk-protocol §9.7).
+                let mut body = BytesMut::new();
+                req.encode(&mut body);
+                if self
+                    .forward(conn, sid, xid, op::SYNC, body.freeze())
+                    .is_err()
+                {
+                    return;
+                }
+                self.pending_syncs.push_back(conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Sync {
+                        xid,
+                        req,
+                        received_ms: now_ms,
+                        done: false,
+                    });
+                }
+            }
             _ => {
                 // ZooKeeper's prep checks the session of reads too (checkSession): once a
                 // close is under way, a read, ping or watch op gets SessionExpired, in order.
@@ -550,6 +756,30 @@ impl NodeCore {
             OpRequest::Multi(m) => (op::MULTI, m.ops.iter().map(MultiOp::op_type).collect()),
             r => (r.op_type(), Vec::new()),
         };
+        if self.is_learner() {
+            let mut body = BytesMut::new();
+            req.encode(&mut body);
+            let key = (sid.0, xid);
+            if self
+                .forward(conn, sid, xid, op_type, body.freeze())
+                .is_err()
+            {
+                return;
+            }
+            self.pending.insert(
+                key,
+                PendingWrite {
+                    conn: Some(conn),
+                    xid,
+                    received_ms: now_ms,
+                    kind: PendingKind::Client { op_type, multi_ops },
+                },
+            );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queue.push_back(Queued::Write(key));
+            }
+            return;
+        }
         let closing = self.sessions.get(sid).is_some_and(|s| s.closing);
         let zxid = match self.zab.next_zxid() {
             Ok(z) => z,
@@ -591,6 +821,261 @@ impl NodeCore {
         );
     }
 
+    /// Learner: sends a client request to the leader as REQUEST (with the connection's auth
+    /// ids, so the leader checks ACLs as this client). Without a serving leader connection
+    /// the client connection is closed, as ZooKeeper does, and the caller stops.
+    fn forward(
+        &mut self,
+        conn: ConnId,
+        sid: SessionId,
+        cxid: i32,
+        op_type: i32,
+        body: Bytes,
+    ) -> Result<(), ()> {
+        let ids = self
+            .conns
+            .get(&conn)
+            .map(|c| c.ids.clone())
+            .unwrap_or_default();
+        let request = QuorumRequest {
+            session_id: sid.0,
+            cxid,
+            op_type,
+            body,
+        }
+        .to_bytes();
+        let data = jute::quorum::pack_request(&ids, &request);
+        if self.zab.to_leader(LearnerPacket::Request(data)).is_err() {
+            self.close_conn(conn);
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// Leader: whether requests of `sid` may still be ordered.
+    fn session_valid(&self, sid: SessionId) -> bool {
+        self.sessions.get(sid).is_some_and(|s| !s.closing) || self.creating.contains(&sid)
+    }
+
+    /// Leader: a request a learner forwarded: prep it with the learner's auth ids and
+    /// propose it (nobody here waits for the reply; the learner answers its client).
+    fn forwarded(&mut self, from: ServerId, data: Bytes) {
+        let parsed = jute::quorum::unpack_request(data)
+            .map_err(|e| e.to_string())
+            .and_then(|(ids, mut rest)| {
+                QuorumRequest::decode(&mut rest)
+                    .map(|r| (ids, r))
+                    .map_err(|e| e.to_string())
+            });
+        let (ids, r) = match parsed {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(from = from.0, "undecodable REQUEST: {e}");
+                return;
+            }
+        };
+        let sid = SessionId(r.session_id);
+        if r.op_type == op::SYNC {
+            if self
+                .zab
+                .to_learner(from, LeaderPacket::Sync(Bytes::new()))
+                .is_err()
+            {
+                tracing::debug!(from = from.0, "sync answer: learner gone");
+            }
+            return;
+        }
+        let Ok(zxid) = self.zab.next_zxid() else {
+            // Busy or no longer leading: the learner's client times out and retries (the
+            // REQUEST has no negative answer in the protocol).
+            tracing::warn!(
+                from = from.0,
+                "cannot order a forwarded request now; dropped"
+            );
+            return;
+        };
+        if r.op_type == op::CREATE_SESSION {
+            let mut body = r.body.clone();
+            let timeout = match CreateSessionTxn::decode(&mut body) {
+                Ok(t) => t.time_out,
+                Err(e) => {
+                    tracing::warn!(from = from.0, "bad createSession REQUEST: {e}");
+                    return;
+                }
+            };
+            self.creating.insert(sid);
+            let body = TxnBody::CreateSession(CreateSessionTxn { time_out: timeout });
+            self.propose_txn(
+                0,
+                sid,
+                r.cxid,
+                Ok(Prepared {
+                    body,
+                    changes: Vec::new(),
+                }),
+                PendingKind::Forwarded,
+            );
+            return;
+        }
+        let mut body = r.body.clone();
+        let prepared = match OpRequest::decode(r.op_type, &mut body) {
+            Ok(req) if !req.is_write() => {
+                tracing::warn!(from = from.0, op = r.op_type, "forwarded a non-write");
+                return;
+            }
+            Ok(_) if !self.session_valid(sid) => Err(ErrorCode::SessionExpired),
+            Ok(req) => {
+                let p = prep::prep(&self.prep_ctx(&ids, sid, zxid), &req);
+                if p.is_ok() && r.op_type == op::CLOSE_SESSION {
+                    if let Some(s) = self.sessions.get_mut(sid) {
+                        s.closing = true;
+                    }
+                }
+                p
+            }
+            Err(_) => Err(ErrorCode::MarshallingError),
+        };
+        self.propose_txn(0, sid, r.cxid, prepared, PendingKind::Forwarded);
+    }
+
+    /// Leader: a learner asks whether a reconnecting client's session is alive.
+    fn revalidate(&mut self, from: ServerId, mut data: Bytes) {
+        let Ok(t) = SessionTouch::decode(&mut data) else {
+            tracing::warn!(from = from.0, "undecodable REVALIDATE");
+            return;
+        };
+        let sid = SessionId(t.session_id);
+        let valid = self.session_valid(sid);
+        if valid {
+            self.sessions.retime(sid, t.timeout, self.now_ms);
+            // The session moved to that learner: a connection of it here goes.
+            if let Some(other) = self.sessions.get(sid).and_then(|s| s.conn) {
+                self.close_conn(other);
+            }
+        }
+        let reply = RevalidateReply {
+            session_id: t.session_id,
+            valid,
+        }
+        .to_bytes();
+        if self
+            .zab
+            .to_learner(from, LeaderPacket::Revalidate(reply))
+            .is_err()
+        {
+            tracing::debug!(from = from.0, "revalidate answer: learner gone");
+        }
+    }
+
+    /// Learner: the leader's answer for reconnecting clients of one session.
+    fn revalidated(&mut self, mut data: Bytes) {
+        let Ok(r) = RevalidateReply::decode(&mut data) else {
+            tracing::warn!("undecodable REVALIDATE answer");
+            return;
+        };
+        let sid = SessionId(r.session_id);
+        for conn in self.revalidating.remove(&sid).unwrap_or_default() {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let timeout_ms = match c.queue.front() {
+                Some(Queued::Revalidate {
+                    sid: waiting,
+                    timeout_ms,
+                }) if *waiting == sid => timeout_ms,
+                _ => continue,
+            };
+            let timeout_ms = *timeout_ms;
+            let ro = c.read_only_byte;
+            let (frame, close) = if r.valid {
+                let pw = jute::password::session_password(sid.0);
+                (
+                    record_frame(&ConnectResponse {
+                        protocol_version: 0,
+                        time_out: timeout_ms,
+                        session_id: sid.0,
+                        passwd: Bytes::copy_from_slice(&pw),
+                        read_only: ro.map(|_| false),
+                    }),
+                    false,
+                )
+            } else {
+                (record_frame(&invalid_session_response(ro)), true)
+            };
+            c.queue.pop_front();
+            c.queue.push_front(Queued::Ready { frame, close });
+            if r.valid {
+                self.sessions.retime(sid, timeout_ms, self.now_ms);
+                if let Some(s) = self.sessions.get_mut(sid) {
+                    s.conn = Some(conn);
+                }
+            }
+            self.pump(conn);
+        }
+    }
+
+    /// Learner: the leader's SYNC answer completes the oldest forwarded sync.
+    fn synced(&mut self) {
+        while let Some(conn) = self.pending_syncs.pop_front() {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            if let Some(Queued::Sync { done, .. }) = c
+                .queue
+                .iter_mut()
+                .find(|q| matches!(q, Queued::Sync { done: false, .. }))
+            {
+                *done = true;
+            }
+            self.pump(conn);
+            return;
+        }
+    }
+
+    /// Leader: session touches a learner relayed in its PING reply.
+    fn touches(&mut self, data: Bytes) {
+        match jute::quorum::read_session_touches(data) {
+            Ok(ts) => {
+                for t in ts {
+                    self.sessions.touch(SessionId(t.session_id), self.now_ms);
+                }
+            }
+            Err(e) => tracing::warn!("undecodable session touches: {e}"),
+        }
+    }
+
+    /// The role changed: stopping to serve drops every client (they reconnect elsewhere,
+    /// as ZooKeeper does) and what was waiting; a new leader re-arms every session's lease
+    /// (it takes over expiry; learners' touches reach it from now on).
+    fn role_changed(&mut self, role: Role) {
+        if !self.zab.is_serving() || role == Role::Looking {
+            let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+            for conn in conns {
+                self.close_conn(conn);
+            }
+        }
+        self.pending.clear();
+        self.pending_syncs.clear();
+        self.revalidating.clear();
+        self.touched.clear();
+        self.creating.clear();
+        self.proposed.clear();
+        self.outstanding = Outstanding::default();
+        if role == Role::Leading {
+            let ids: Vec<(SessionId, i32)> = self
+                .sessions
+                .iter()
+                .map(|(id, s)| (*id, s.timeout_ms))
+                .collect();
+            for (id, timeout) in ids {
+                if let Some(s) = self.sessions.get_mut(id) {
+                    s.closing = false;
+                }
+                self.sessions.retime(id, timeout, self.now_ms);
+            }
+        }
+    }
+
     /// What prep reads for one request of `session` at `zxid` from a connection with `ids`.
     fn prep_ctx<'a>(&'a self, ids: &'a [Id], session: SessionId, zxid: Zxid) -> PrepCtx<'a> {
         PrepCtx {
@@ -616,7 +1101,10 @@ impl NodeCore {
             self.close_conn(conn);
             return;
         };
-        let conn_opt = if matches!(kind, PendingKind::Expire | PendingKind::Reaper) {
+        let conn_opt = if matches!(
+            kind,
+            PendingKind::Expire | PendingKind::Reaper | PendingKind::Forwarded
+        ) {
             None
         } else {
             Some(conn)
@@ -648,17 +1136,22 @@ impl NodeCore {
             }
         }
         self.proposed.insert(zxid, txn);
-        self.pending.insert(
-            zxid,
-            PendingWrite {
-                conn: conn_opt,
-                xid,
-                received_ms: self.now_ms,
-                kind,
-            },
-        );
-        if let Some(c) = conn_opt.and_then(|c| self.conns.get_mut(&c)) {
-            c.queue.push_back(Queued::Write(zxid));
+        // Only a local client waits for the reply; expiry, reaper and forwarded txns are
+        // answered by nobody here.
+        if let Some(conn) = conn_opt {
+            let key = (sid.0, xid);
+            self.pending.insert(
+                key,
+                PendingWrite {
+                    conn: conn_opt,
+                    xid,
+                    received_ms: self.now_ms,
+                    kind,
+                },
+            );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queue.push_back(Queued::Write(key));
+            }
         }
         self.drain_zab();
     }
@@ -675,7 +1168,27 @@ impl NodeCore {
         self.now_ms = now_ms;
         self.zab.tick();
         self.drain_zab();
-        if !self.is_serving() {
+        if self.is_learner() && !self.touched.is_empty() {
+            let touches: Vec<SessionTouch> = self
+                .touched
+                .drain()
+                .map(|(id, timeout)| SessionTouch {
+                    session_id: id.0,
+                    timeout,
+                })
+                .collect();
+            let mut buf = BytesMut::new();
+            jute::quorum::write_session_touches(&mut buf, &touches);
+            if self
+                .zab
+                .to_leader(LearnerPacket::SessionTouches(buf.freeze()))
+                .is_err()
+            {
+                tracing::debug!("session touches not relayed: no leader connection");
+            }
+        }
+        // Only the leader expires sessions and reaps containers (by proposing txns).
+        if !self.is_serving() || self.zab.role() != Role::Leading {
             return;
         }
         let expired = self.sessions.take_expired(now_ms);
@@ -736,16 +1249,54 @@ impl NodeCore {
     }
 
     fn drain_zab(&mut self) {
-        while let Some(o) = self.zab.poll_output() {
+        while !self.hold {
+            let Some(o) = self.zab.poll_output() else {
+                return;
+            };
             match o {
                 zab::Output::Persist { seq, op } => {
                     self.outputs.push_back(Output::Persist { seq, op })
                 }
                 zab::Output::Deliver(p) => self.apply(p),
-                zab::Output::RoleChanged { role, epoch, .. } => {
-                    tracing::info!(?role, epoch, "role changed");
+                zab::Output::RoleChanged {
+                    role,
+                    epoch,
+                    leader,
+                } => {
+                    tracing::info!(?role, epoch, ?leader, "role changed");
+                    self.role_changed(role);
+                    self.outputs.push_back(Output::RoleChanged {
+                        role,
+                        epoch,
+                        leader,
+                    });
                 }
-                other => tracing::warn!(?other, "ensemble output not wired yet; ignored"),
+                zab::Output::Send { to, msg } => self.outputs.push_back(Output::Peer { to, msg }),
+                zab::Output::Disconnect { peer } => {
+                    self.outputs.push_back(Output::Disconnect { peer })
+                }
+                zab::Output::SendSnapshot { to, up_to } => {
+                    self.hold = true;
+                    self.outputs.push_back(Output::SendSnapshot { to, up_to });
+                }
+                zab::Output::TruncateAfter { seq, zxid } => {
+                    self.hold = true;
+                    self.outputs.push_back(Output::TruncateAfter { seq, zxid });
+                }
+                zab::Output::InstallSnapshot { seq, zxid, data } => {
+                    self.hold = true;
+                    self.outputs
+                        .push_back(Output::InstallSnapshot { seq, zxid, data });
+                }
+                zab::Output::FromLearner { from, packet } => match packet {
+                    LearnerPacket::Request(data) => self.forwarded(from, data),
+                    LearnerPacket::Revalidate(data) => self.revalidate(from, data),
+                    LearnerPacket::SessionTouches(data) => self.touches(data),
+                },
+                zab::Output::FromLeader(packet) => match packet {
+                    LeaderPacket::Revalidate(data) => self.revalidated(data),
+                    LeaderPacket::Sync(_) => self.synced(),
+                },
             }
         }
     }
@@ -765,6 +1316,7 @@ impl NodeCore {
         let applied = self.tree.apply(&txn);
         self.outstanding.retire(p.zxid);
         let sid = SessionId(txn.header.client_id);
+        self.creating.remove(&sid);
         let mut close_after: Option<ConnId> = None;
         match &txn.body {
             TxnBody::CreateSession(t) => {
@@ -778,8 +1330,9 @@ impl NodeCore {
             _ => {}
         }
         self.notify(&applied.triggers, p.zxid);
-        if let Some(pw) = self.pending.remove(&p.zxid) {
-            self.reply_write(p.zxid, pw, &applied.result);
+        let key = (txn.header.client_id, txn.header.cxid);
+        if let Some(pw) = self.pending.remove(&key) {
+            self.reply_write(key, pw, &applied.result);
         }
         if let Some(conn) = close_after {
             if self.conns.contains_key(&conn) {
@@ -825,7 +1378,7 @@ impl NodeCore {
         }
     }
 
-    fn reply_write(&mut self, zxid: Zxid, pw: PendingWrite, result: &TxnResult) {
+    fn reply_write(&mut self, key: WriteKey, pw: PendingWrite, result: &TxnResult) {
         let Some(conn) = pw.conn else { return };
         if !self.conns.contains_key(&conn) {
             return;
@@ -834,11 +1387,11 @@ impl NodeCore {
         // been answered (earlier writes applied first; reads answered on reaching the front).
         if let Some(c) = self.conns.get_mut(&conn) {
             match c.queue.front() {
-                Some(Queued::Write(z)) if *z == zxid => {
+                Some(Queued::Write(k)) if *k == key => {
                     c.queue.pop_front();
                 }
                 other => {
-                    tracing::error!(conn, ?other, %zxid, "write reply out of order");
+                    tracing::error!(conn, ?other, ?key, "write reply out of order");
                 }
             }
         }
@@ -881,7 +1434,7 @@ impl NodeCore {
                 let close = op_type == op::CLOSE_SESSION;
                 (frame_of(&hdr, &self.scratch), close)
             }
-            PendingKind::Expire | PendingKind::Reaper => return,
+            PendingKind::Expire | PendingKind::Reaper | PendingKind::Forwarded => return,
         };
         self.counters.record_latency(self.now_ms - pw.received_ms);
         self.counters.packets_sent += 1;
@@ -904,7 +1457,21 @@ impl NodeCore {
                 return;
             };
             match c.queue.front() {
-                None | Some(Queued::Write(_)) => return,
+                None
+                | Some(Queued::Write(_))
+                | Some(Queued::Revalidate { .. })
+                | Some(Queued::Sync { done: false, .. }) => return,
+                Some(Queued::Sync { .. }) => {
+                    if let Some(Queued::Sync {
+                        xid,
+                        req,
+                        received_ms,
+                        ..
+                    }) = c.queue.pop_front()
+                    {
+                        self.serve_read(conn, xid, req, received_ms);
+                    }
+                }
                 Some(Queued::Ready { .. }) => {
                     if let Some(Queued::Ready { frame, close }) = c.queue.pop_front() {
                         self.counters.packets_sent += 1;

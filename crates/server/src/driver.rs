@@ -13,7 +13,10 @@ use node::{NodeCore, Output};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::fourlw::FourLetter;
+use crate::peer::election::ElectionTransport;
+use crate::peer::quorum::{QuorumConn, QuorumEvent, QuorumTransport};
 use crate::persist::Persister;
+use zab::{Message, ServerId};
 
 /// What a connection task receives from the driver.
 #[derive(Debug)]
@@ -67,6 +70,11 @@ pub enum Event {
     StoreFailed {
         why: String,
     },
+    /// The store cut the log (TRUNC) and rebuilt the state at the cut.
+    Rebuilt {
+        tree: tree::datatree::DataTree,
+        sessions: node::sessions::Sessions,
+    },
 }
 
 impl Event {
@@ -82,6 +90,7 @@ impl Event {
             Event::Persisted { .. } => "persisted",
             Event::SnapshotDone { .. } => "snapshot-done",
             Event::StoreFailed { .. } => "store-failed",
+            Event::Rebuilt { .. } => "rebuilt",
         }
     }
 }
@@ -99,15 +108,58 @@ pub struct Driver {
     pub persister: Persister,
     pub info: crate::ServerInfo,
     pub store_failed: Option<String>,
+    /// The peer ports of an ensemble member (`None` standalone).
+    pub peers: Option<Peers>,
+}
+
+/// An ensemble member's peer transports and its current quorum connection per peer
+/// (the wiring plan in `peer/mod.rs`). Nothing here decides anything: zab does.
+pub struct Peers {
+    pub election: ElectionTransport,
+    pub quorum: QuorumTransport,
+    pub election_rx: mpsc::Receiver<(ServerId, Message)>,
+    pub quorum_rx: mpsc::Receiver<QuorumEvent>,
+    /// `host:quorumPort` of every other member (a learner dials its leader there).
+    pub quorum_addrs: HashMap<ServerId, String>,
+    /// syncLimit × tick: the read timeout of quorum connections once serving.
+    pub sync_timeout: Duration,
+    pub conns: HashMap<ServerId, QuorumConn>,
+    /// Connections that broke while sending: zab hears `disconnected` after the drain.
+    pub lost: Vec<ServerId>,
+    /// The role zab last announced (for the four-letter words).
+    pub role: zab::Role,
+}
+
+async fn recv_opt<T>(rx: Option<&mut mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Driver {
     pub async fn run(mut self, mut events: mpsc::Receiver<Event>, tick: Duration) {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // zab's first outputs (election notifications) were produced at construction.
+        self.route();
         loop {
+            let (election_rx, quorum_rx) = match self.peers.as_mut() {
+                Some(p) => (Some(&mut p.election_rx), Some(&mut p.quorum_rx)),
+                None => (None, None),
+            };
             tokio::select! {
                 biased;
+                m = recv_opt(election_rx) => {
+                    if let Some((from, msg)) = m {
+                        self.node.peer_message(from, msg, now_ms());
+                    }
+                }
+                q = recv_opt(quorum_rx) => {
+                    if let Some(q) = q {
+                        self.quorum_event(q);
+                    }
+                }
                 ev = events.recv() => {
                     let Some(ev) = ev else { return };
                     self.handle(ev);
@@ -171,6 +223,7 @@ impl Driver {
             }
             Event::Persisted { seq } => self.node.persisted(seq, now),
             Event::SnapshotDone { ok } => self.persister.snapshot_done(ok),
+            Event::Rebuilt { tree, sessions } => self.node.rebuilt(tree, sessions),
             Event::StoreFailed { why } => {
                 // Writes already proposed can never be acknowledged (their durability is
                 // unknown), and no session can be created or expired without the log: drop
@@ -196,7 +249,90 @@ impl Driver {
         self.node.conn_closed(conn);
     }
 
+    /// A quorum connection event; only the current connection of a peer counts.
+    fn quorum_event(&mut self, ev: QuorumEvent) {
+        let now = now_ms();
+        let Some(peers) = self.peers.as_mut() else {
+            return;
+        };
+        match ev {
+            QuorumEvent::Accepted {
+                peer, conn, hello, ..
+            } => {
+                // The older connection (if any) is dropped, which closes it; its Closed is
+                // then stale. zab's FOLLOWERINFO handling replaces what it knew.
+                if let Some(old) = peers.conns.insert(peer, conn) {
+                    old.close();
+                }
+                self.node.peer_message(peer, hello, now);
+            }
+            QuorumEvent::Received { peer, conn, msg } => {
+                if peers.conns.get(&peer).is_some_and(|c| c.id() == conn) {
+                    self.node.peer_message(peer, msg, now);
+                }
+            }
+            QuorumEvent::Closed { peer, conn, reason } => {
+                if peers.conns.get(&peer).is_some_and(|c| c.id() == conn) {
+                    tracing::info!(peer = peer.0, %reason, "quorum connection closed");
+                    peers.conns.remove(&peer);
+                    self.node.peer_disconnected(peer, now);
+                }
+            }
+        }
+    }
+
+    /// Sends a quorum message on `to`'s current connection (dialing the leader for a
+    /// learner's first message). A failed send breaks the connection.
+    fn send_quorum(&mut self, to: ServerId, msg: Message) {
+        let Some(peers) = self.peers.as_mut() else {
+            return;
+        };
+        if !peers.conns.contains_key(&to)
+            && matches!(
+                msg,
+                Message::FollowerInfo { .. } | Message::ObserverInfo { .. }
+            )
+        {
+            let Some(addr) = peers.quorum_addrs.get(&to).cloned() else {
+                tracing::warn!(peer = to.0, "no quorum address for this peer");
+                return;
+            };
+            let conn = peers.quorum.connect(to, addr);
+            peers.conns.insert(to, conn);
+        }
+        let Some(conn) = peers.conns.get(&to) else {
+            // No connection: zab times the peer out.
+            tracing::debug!(
+                peer = to.0,
+                msg = msg.name(),
+                "no quorum connection; dropped"
+            );
+            return;
+        };
+        if let Err(e) = conn.send(msg) {
+            tracing::warn!("{e}");
+            if let Some(c) = peers.conns.remove(&to) {
+                c.close();
+            }
+            peers.lost.push(to);
+        }
+    }
+
     fn route(&mut self) {
+        loop {
+            self.route_once();
+            let lost = match self.peers.as_mut() {
+                Some(p) if !p.lost.is_empty() => std::mem::take(&mut p.lost),
+                _ => break,
+            };
+            for peer in lost {
+                self.node.peer_disconnected(peer, now_ms());
+            }
+        }
+        self.persister.maybe_snapshot(&self.node);
+    }
+
+    fn route_once(&mut self) {
         while let Some(o) = self.node.poll_output() {
             tracing::trace!(?o, "node output");
             match o {
@@ -211,8 +347,93 @@ impl Driver {
                     }
                 }
                 Output::Persist { seq, op } => self.persister.submit(seq, op),
+                Output::Peer { to, msg } => {
+                    if msg.is_election() {
+                        if let Some(p) = self.peers.as_ref() {
+                            if let Err(e) = p.election.send(to, &msg) {
+                                // Lossy by design: FLE re-sends.
+                                tracing::debug!(peer = to.0, "election send: {e}");
+                            }
+                        }
+                    } else {
+                        self.send_quorum(to, msg);
+                    }
+                }
+                Output::SendSnapshot { to, up_to } => {
+                    // The tree is exactly at `up_to` now (the node holds until resume).
+                    let sessions: Vec<(jute::SessionId, i32)> = self
+                        .node
+                        .sessions()
+                        .snapshot()
+                        .into_iter()
+                        .map(|(id, t)| (jute::SessionId(id), t))
+                        .collect();
+                    let mut buf = bytes::BytesMut::new();
+                    crate::peer::snap::encode_snap_stream(&sessions, self.node.tree(), &mut buf);
+                    tracing::info!(peer = to.0, %up_to, bytes = buf.len(), "sending SNAP");
+                    self.send_quorum(
+                        to,
+                        Message::Snap {
+                            zxid: up_to,
+                            data: buf.freeze(),
+                        },
+                    );
+                    self.node.resume();
+                }
+                Output::Disconnect { peer } => {
+                    if let Some(c) = self.peers.as_mut().and_then(|p| p.conns.remove(&peer)) {
+                        c.close();
+                    }
+                }
+                Output::TruncateAfter { seq, zxid } => {
+                    tracing::info!(%zxid, "TRUNC: truncating the log and rebuilding the tree");
+                    self.persister.truncate(seq, zxid);
+                }
+                Output::InstallSnapshot { seq, zxid, data } => {
+                    match crate::peer::snap::decode_snap_stream(data) {
+                        Ok(snap) => {
+                            let mut tree = snap.tree;
+                            tree.set_last_processed_zxid(zxid);
+                            let cfg = &self.info.config;
+                            let server_byte = if cfg.is_quorum() {
+                                cfg.my_id.unwrap_or(1) as u8
+                            } else {
+                                1
+                            };
+                            let now = now_ms();
+                            let mut sessions = node::sessions::Sessions::new(
+                                server_byte,
+                                now,
+                                cfg.tick_time_ms as i64,
+                            );
+                            for (sid, timeout) in snap.sessions {
+                                sessions.add(sid, timeout, now);
+                            }
+                            self.node.installed(tree, sessions);
+                            self.persister.install(seq, zxid, &self.node);
+                        }
+                        Err(e) => {
+                            // zab cannot abandon a persist request (no way to say "failed"),
+                            // and acknowledging a later one would acknowledge this one: the
+                            // member stops taking part, as after a store failure.
+                            tracing::error!(
+                                "SNAP from the leader does not decode: {e}; restart this member"
+                            );
+                            self.store_failed = Some(format!("bad SNAP stream: {e}"));
+                        }
+                    }
+                }
+                Output::RoleChanged { role, .. } => {
+                    if let Some(p) = self.peers.as_mut() {
+                        p.role = role;
+                        if self.node.is_serving() {
+                            for c in p.conns.values() {
+                                let _ = c.set_read_timeout(p.sync_timeout);
+                            }
+                        }
+                    }
+                }
             }
         }
-        self.persister.maybe_snapshot(&self.node);
     }
 }

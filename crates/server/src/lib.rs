@@ -86,13 +86,106 @@ impl IpCounts {
     }
 }
 
+/// Binds this member's election and quorum ports and starts both transports (the wiring
+/// plan in `peer/mod.rs`, steps 1–2).
+async fn start_peers(config: &Config, tick: Duration) -> Result<driver::Peers, ServerError> {
+    use peer::election::{ElectionParams, ElectionPeer, ElectionTransport};
+    use peer::quorum::{QuorumParams, QuorumTransport};
+    use std::collections::BTreeMap;
+
+    let Some(me) = config.my_server() else {
+        return Err(ServerError::Unsupported("no server.N line for myid".into()));
+    };
+    let my_id = zab::ServerId(me.id);
+    let host = if config.quorum_listen_on_all_ips {
+        "0.0.0.0".to_string()
+    } else {
+        me.host.clone()
+    };
+    let bind = |port: u16| {
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|err| ServerError::Listen { addr, err })
+        }
+    };
+    let election_listener = bind(me.election_port).await?;
+    let quorum_listener = bind(me.quorum_port).await?;
+    let ctx = Arc::new(peer::wire::WireContext::new(my_id, &config.servers, 0));
+    let addr = |h: &str, p: u16| {
+        if h.contains(':') {
+            format!("[{h}]:{p}")
+        } else {
+            format!("{h}:{p}")
+        }
+    };
+    let others: Vec<&config::ServerSpec> =
+        config.servers.iter().filter(|s| s.id != me.id).collect();
+    let mut peers = BTreeMap::new();
+    let mut quorum_addrs = HashMap::new();
+    for s in &others {
+        peers.insert(
+            zab::ServerId(s.id),
+            ElectionPeer {
+                addr: addr(&s.host, s.election_port),
+                voter: s.role == config::PeerRole::Participant,
+            },
+        );
+        quorum_addrs.insert(zab::ServerId(s.id), addr(&s.host, s.quorum_port));
+    }
+    let (election_tx, election_rx) = mpsc::channel(1024);
+    let election = ElectionTransport::start(
+        election_listener,
+        ctx.clone(),
+        ElectionParams {
+            my_addr: addr(&me.host, me.election_port),
+            peers,
+            connect_timeout: Duration::from_millis(config.cnx_timeout_ms.max(1)),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(2000),
+        },
+        election_tx,
+    )
+    .map_err(ServerError::Runtime)?;
+    let (quorum_tx, quorum_rx) = mpsc::channel(8192);
+    let init_limit = config.init_limit.unwrap_or(10);
+    let quorum = QuorumTransport::start(
+        quorum_listener,
+        ctx,
+        others.iter().map(|s| zab::ServerId(s.id)).collect(),
+        QuorumParams::from_limits(tick, init_limit, config.jute_max_buffer),
+        quorum_tx,
+    );
+    tracing::info!(
+        myid = me.id,
+        election = me.election_port,
+        quorum = me.quorum_port,
+        "peer ports bound"
+    );
+    Ok(driver::Peers {
+        election,
+        quorum,
+        election_rx,
+        quorum_rx,
+        quorum_addrs,
+        sync_timeout: tick.saturating_mul(config.sync_limit.unwrap_or(5).max(1)),
+        conns: HashMap::new(),
+        lost: Vec::new(),
+        role: zab::Role::Looking,
+    })
+}
+
 pub async fn serve(config: Config) -> Result<(), ServerError> {
-    if config.is_quorum() {
-        // Running each member as its own one-voter leader would split the brain; refuse
-        // until the ensemble (election, sync) is in.
-        return Err(ServerError::Unsupported(
-            "this build serves standalone only: quorum mode (server.N lines with more than one voter) is not implemented yet".into(),
-        ));
+    if config.is_quorum() && config.my_server().is_none() {
+        return Err(ServerError::Unsupported(format!(
+            "quorum mode: myid {:?} has no server.N line",
+            config.my_id
+        )));
     }
     // Recover before listening: a server that refuses to start never accepts a client.
     let (events_tx, events_rx) = mpsc::channel(8192);
@@ -113,12 +206,18 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         client_port: local.port(),
     };
     let tick = Duration::from_millis(config.tick_time_ms.max(1) as u64);
+    let peers = if config.is_quorum() {
+        Some(start_peers(&config, tick).await?)
+    } else {
+        None
+    };
     let driver = driver::Driver {
         node,
         conns: HashMap::new(),
         persister,
         info,
         store_failed: None,
+        peers,
     };
     tokio::spawn(driver.run(events_rx, tick));
 

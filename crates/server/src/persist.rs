@@ -70,6 +70,20 @@ enum StoreCmd {
     SnapshotWritten {
         ok: bool,
     },
+    /// zab's TruncateAfter: cut the log after `zxid` (fsynced), drop snapshots above it,
+    /// rebuild the tree to `zxid` for the driver (`Event::Rebuilt`), then ack `seq`.
+    Truncate {
+        seq: u64,
+        zxid: Zxid,
+    },
+    /// zab's InstallSnapshot: discard the log, write the leader's state as a snapshot file
+    /// (fsynced), then ack `seq`.
+    Install {
+        seq: u64,
+        zxid: Zxid,
+        sessions: Vec<(SessionId, i32)>,
+        body: Bytes,
+    },
 }
 
 /// What the snapshot thread is fed: the file's header facts, then the body in chunks.
@@ -80,6 +94,8 @@ enum SnapCmd {
     },
     Chunk(Bytes),
     End,
+    /// The tree being serialised was replaced: drop the partial file.
+    Abort,
 }
 
 /// A fuzzy snapshot being serialised by the driver, a chunk of nodes at a time.
@@ -136,6 +152,40 @@ impl Persister {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// zab's TruncateAfter (see `StoreCmd::Truncate`).
+    pub fn truncate(&mut self, seq: u64, zxid: Zxid) {
+        self.abort_snapshot();
+        let _ = self.tx.send(StoreCmd::Truncate { seq, zxid });
+    }
+
+    /// zab's InstallSnapshot, once the node holds the decoded state.
+    pub fn install(&mut self, seq: u64, zxid: Zxid, node: &NodeCore) {
+        self.abort_snapshot();
+        let mut body = BytesMut::new();
+        tree::snapshot::serialize_tree(node.tree(), &mut body);
+        let sessions = node
+            .sessions()
+            .snapshot()
+            .into_iter()
+            .map(|(id, t)| (SessionId(id), t))
+            .collect();
+        let _ = self.tx.send(StoreCmd::Install {
+            seq,
+            zxid,
+            sessions,
+            body: body.freeze(),
+        });
+    }
+
+    /// A fuzzy snapshot in progress walks the node's tree; when the tree is replaced it
+    /// would write a file mixing two states under the old zxid, so it is dropped.
+    fn abort_snapshot(&mut self) {
+        if self.snap.take().is_some() {
+            tracing::info!("snapshot in progress aborted: the tree is being replaced");
+            let _ = self.snap_tx.send(SnapCmd::Abort);
+        }
     }
 
     /// True while a snapshot is being serialised (the driver then calls `snapshot_step`
@@ -311,18 +361,57 @@ pub fn start(
         "recovered"
     );
     let my_id = zab::ServerId(config.my_id.unwrap_or(1));
-    let zab = Zab::new(
-        zab::Config {
-            my_id,
-            voters: vec![my_id],
-            inflight_max: 100_000,
-        },
-        zab::Restored {
-            accepted_epoch: rec.accepted_epoch.unwrap_or(0),
-            current_epoch: rec.current_epoch.unwrap_or(0),
-            last_logged: rec.last_zxid,
-        },
-    );
+    let restored = zab::Restored {
+        accepted_epoch: rec.accepted_epoch.unwrap_or(0),
+        current_epoch: rec.current_epoch.unwrap_or(0),
+        last_logged: rec.last_zxid,
+    };
+    let zab = if config.is_quorum() {
+        let voters: Vec<zab::ServerId> = config.voters().map(|s| zab::ServerId(s.id)).collect();
+        let observers = config
+            .servers
+            .iter()
+            .filter(|s| s.role != crate::config::PeerRole::Participant)
+            .map(|s| zab::ServerId(s.id))
+            .collect();
+        let ensemble = zab::Ensemble {
+            observers,
+            init_limit: config.init_limit.unwrap_or(10).max(1) as u64,
+            sync_limit: config.sync_limit.unwrap_or(5).max(1) as u64,
+            committed_log_max: config.commit_log_count.max(1),
+            seed: now as u64 ^ my_id.0.rotate_left(29),
+            ..zab::Ensemble::default()
+        };
+        // The durable log's last entries, so that as a leader this member serves DIFF
+        // to learners just behind it (the rest get SNAP).
+        let skip = rec.entries.len().saturating_sub(ensemble.committed_log_max);
+        let tail = rec.entries[skip..]
+            .iter()
+            .map(|e| zab::Proposal {
+                zxid: e.zxid,
+                txn: e.txn.clone(),
+            })
+            .collect();
+        Zab::with_ensemble(
+            zab::Config {
+                my_id,
+                voters,
+                inflight_max: 100_000,
+            },
+            ensemble,
+            restored,
+            tail,
+        )
+    } else {
+        Zab::new(
+            zab::Config {
+                my_id,
+                voters: vec![my_id],
+                inflight_max: 100_000,
+            },
+            restored,
+        )
+    };
     let node = NodeCore::new(node_config(config, server_byte), tree, sessions, zab, now);
 
     let (tx, rx) = std_mpsc::channel();
@@ -352,6 +441,8 @@ pub fn start(
         metrics: metrics.clone(),
         retain: config.autopurge_snap_retain_count.max(3) as usize,
         purge_enabled: config.autopurge_purge_interval_hours > 0,
+        server_byte,
+        tick_ms: config.tick_time_ms as i64,
     };
     std::thread::Builder::new()
         .name("zkserver-store".into())
@@ -387,6 +478,8 @@ struct StoreThread {
     metrics: Arc<Mutex<PersistMetrics>>,
     retain: usize,
     purge_enabled: bool,
+    server_byte: u8,
+    tick_ms: i64,
 }
 
 impl StoreThread {
@@ -449,6 +542,45 @@ impl StoreThread {
                     self.log.roll()?;
                 }
                 StoreCmd::SnapshotWritten { ok } => snapshots_written.push(ok),
+                StoreCmd::Truncate { seq, zxid } => {
+                    self.flush(&mut entries)?;
+                    max_seq = Some(seq);
+                    let last = self.log.truncate_after(zxid)?;
+                    tracing::info!(%zxid, %last, "txn log truncated (TRUNC)");
+                    store::snapshot::remove_newer_than(
+                        self.fs.as_ref(),
+                        &self.dirs.snap_dir,
+                        zxid,
+                    )?;
+                    let (tree, sessions) = self.rebuild(zxid)?;
+                    let _ = self.events.blocking_send(Event::Rebuilt { tree, sessions });
+                }
+                StoreCmd::Install {
+                    seq,
+                    zxid,
+                    sessions,
+                    body,
+                } => {
+                    self.flush(&mut entries)?;
+                    max_seq = Some(seq);
+                    // Log first: a crash before the snapshot is written leaves an older
+                    // consistent state (snapshot + empty log), never the leader's snapshot
+                    // followed by this member's divergent log.
+                    self.log.truncate_after(Zxid::ZERO)?;
+                    store::snapshot::remove_newer_than(
+                        self.fs.as_ref(),
+                        &self.dirs.snap_dir,
+                        zxid,
+                    )?;
+                    store::snapshot::write_snapshot(
+                        self.fs.clone(),
+                        &self.dirs.snap_dir,
+                        zxid,
+                        &sessions,
+                        &body,
+                    )?;
+                    tracing::info!(%zxid, bytes = body.len(), "installed the leader's snapshot (SNAP)");
+                }
             }
         }
         if !entries.is_empty() {
@@ -481,6 +613,56 @@ impl StoreThread {
             let _ = self.events.blocking_send(Event::SnapshotDone { ok });
         }
         Ok(())
+    }
+
+    fn flush(&mut self, entries: &mut Vec<LogEntry>) -> Result<(), StoreError> {
+        if !entries.is_empty() {
+            self.log.append(entries)?;
+            self.note_appended(entries.len());
+            entries.clear();
+        }
+        Ok(())
+    }
+
+    /// The state at `zxid`: the newest snapshot at or below it plus the log up to it
+    /// (ZooKeeper reloads its database after TRUNC; the tree cannot un-apply).
+    fn rebuild(&self, zxid: Zxid) -> Result<(tree::datatree::DataTree, Sessions), StoreError> {
+        let snaps = store::snapshot::list_snapshots(self.fs.as_ref(), &self.dirs.snap_dir)?;
+        let Some((_, path)) = snaps.into_iter().find(|(z, _)| *z <= zxid) else {
+            return Err(StoreError::Corrupt {
+                file: self.dirs.snap_dir.clone(),
+                offset: 0,
+                why: format!("TRUNC to {zxid}: no snapshot at or below it to rebuild from"),
+            });
+        };
+        let snap = store::snapshot::read_snapshot(self.fs.as_ref(), &path)?;
+        let now = now_ms();
+        let mut sessions = Sessions::new(self.server_byte, now, self.tick_ms);
+        let mut body = snap.body.clone();
+        let mut tree =
+            tree::snapshot::deserialize_tree(&mut body).map_err(|e| StoreError::Corrupt {
+                file: snap.path.clone(),
+                offset: 0,
+                why: format!("snapshot body: {e}"),
+            })?;
+        tree.set_last_processed_zxid(snap.zxid);
+        for (sid, timeout) in &snap.sessions {
+            sessions.add(*sid, *timeout, now);
+        }
+        let from = Zxid(snap.zxid.0 + 1);
+        for entry in self.log.read_from(from, usize::MAX)? {
+            if entry.zxid > zxid {
+                break;
+            }
+            let txn = Txn::decode(entry.txn.clone()).map_err(|e| StoreError::Corrupt {
+                file: self.dirs.log_dir.clone(),
+                offset: 0,
+                why: format!("txn {} does not decode: {e}", entry.zxid),
+            })?;
+            node::replay(&mut tree, &mut sessions, &txn, now);
+        }
+        tracing::info!(%zxid, snapshot = %snap.zxid, tree = %tree.last_processed_zxid(), "rebuilt the tree after TRUNC");
+        Ok((tree, sessions))
     }
 
     fn note_appended(&self, n: usize) {
@@ -528,6 +710,12 @@ impl SnapshotThread {
                             failed = true;
                         }
                     }
+                }
+                SnapCmd::Abort => {
+                    if let Some((w, _, _)) = current.take() {
+                        let _ = w.abort();
+                    }
+                    let _ = self.store.send(StoreCmd::SnapshotWritten { ok: false });
                 }
                 SnapCmd::End => {
                     let ok = match current.take() {

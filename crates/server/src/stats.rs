@@ -24,11 +24,30 @@ fn mode(d: &Driver) -> fourlw::ServerMode {
     if d.info.config.is_quorum() {
         match d.node.zab().role() {
             zab::Role::Leading => fourlw::ServerMode::Leader,
+            zab::Role::Observing => fourlw::ServerMode::Observer,
             _ => fourlw::ServerMode::Follower,
         }
     } else {
         fourlw::ServerMode::Standalone
     }
+}
+
+/// ZooKeeper's `zk_peer_state`: the role, then the phase once serving.
+fn peer_state(d: &Driver) -> String {
+    let z = d.node.zab();
+    let role = match z.role() {
+        zab::Role::Looking => "looking",
+        zab::Role::Following => "following",
+        zab::Role::Leading => "leading",
+        zab::Role::Observing => "observing",
+    };
+    let phase = match z.phase() {
+        zab::Phase::Election => "election",
+        zab::Phase::Discovery => "discovery",
+        zab::Phase::Synchronization => "synchronization",
+        zab::Phase::Broadcast => "broadcast",
+    };
+    format!("{role} - {phase}")
 }
 
 fn latency(d: &Driver) -> fourlw::Latency {
@@ -168,7 +187,7 @@ fn mntr(d: &Driver) -> String {
     let m = fourlw::MntrStats {
         version: fourlw::version_string(),
         server_state: mode(d),
-        peer_state: None,
+        peer_state: d.info.config.is_quorum().then(|| peer_state(d)),
         observer_master_id: None,
         latency: latency(d),
         packets_received: d.node.counters.packets_received,

@@ -191,6 +191,8 @@ impl H {
                             last_seq = Some(seq);
                         }
                     }
+                    // A one-voter member has no peers and never syncs.
+                    _ => {}
                 }
             }
             match last_seq {

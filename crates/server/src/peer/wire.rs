@@ -20,8 +20,8 @@
 //! nobody reads (ACK, COMMIT, DIFF, TRUNC, SNAP, UPTODATE, an empty SYNC) carry null, as
 //! ZooKeeper sends them. Either form decodes the same way.
 
-use bytes::{Buf, Bytes, BytesMut};
-use jute::primitive::{read_vec, write_vec, DecodeError, Record};
+use bytes::{Buf, Bytes};
+use jute::primitive::{DecodeError, Record};
 use jute::quorum::{
     packet_type as pt, LearnerInfo, Notification as WireNotification, QuorumPacket,
     LEARNER_PROTOCOL_VERSION, NOTIFICATION_VERSION,
@@ -117,16 +117,12 @@ impl WirePacket {
 /// the ids in its `authinfo` field; zab's `Request` has only opaque data, so the driver keeps
 /// them at the front of it and [`to_quorum`] / [`from_quorum`] move them between the two.
 pub fn pack_request(authinfo: &[Id], request: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(4 + request.len());
-    write_vec(&mut out, authinfo, |d, id| id.encode(d));
-    out.extend_from_slice(request);
-    out.freeze()
+    jute::quorum::pack_request(authinfo, request)
 }
 
 /// Splits what [`pack_request`] packed: `(authinfo, request data)`.
-pub fn unpack_request(mut data: Bytes) -> Result<(Vec<Id>, Bytes), WireError> {
-    let ids = read_vec(&mut data, Id::decode).map_err(|e| bad("REQUEST", e))?;
-    Ok((ids, data))
+pub fn unpack_request(data: Bytes) -> Result<(Vec<Id>, Bytes), WireError> {
+    jute::quorum::unpack_request(data).map_err(|e| bad("REQUEST", e))
 }
 
 fn bad(packet: &'static str, reason: impl std::fmt::Display) -> WireError {
