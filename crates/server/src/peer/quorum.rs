@@ -685,7 +685,7 @@ mod tests {
         assert_eq!(
             got.tree
                 .get("/a/b/c")
-                .and_then(|n| n.data.as_ref())
+                .and_then(|n| n.data())
                 .map(|d| d.len()),
             Some(300)
         );
