@@ -243,10 +243,27 @@ record() {
 
 # bench SERVER ROUND CASE ARGS...: runs zkbench, keeps its line in RAW; a failed run is
 # recorded (its status says why) and the matrix goes on.
+# CPU time (user + system, in clock ticks) the server process has used so far.
+server_cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
+}
+
 bench() {
-    local server=$1 round=$2 case=$3 line rc=0
+    local server=$1 round=$2 case=$3 line rc=0 cpu0 cpu1 ops
     shift 3
+    cpu0=$(server_cpu_ticks)
     line=$("$ZKBENCH" --hosts "127.0.0.1:$SERVER_PORT" --seed "$round" "$@") || rc=$?
+    cpu1=$(server_cpu_ticks)
+    # Server CPU per operation: what the server itself spends, whoever else (the load
+    # generator, the kernel's loopback) competes for the same two cores.
+    ops=$(printf '%s' "$line" | python3 -c 'import json,sys
+try: print(json.load(sys.stdin).get("ops", 0))
+except Exception: print(0)')
+    if [ "${ops:-0}" -gt 0 ] && [ "$rc" = 0 ]; then
+        record "$server" "$round" "$case server_cpu_per_op" us lower \
+            "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$ops" -v hz="$(getconf CLK_TCK)" \
+                'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }')"
+    fi
     if [ -z "$line" ]; then
         log "$server/$case: zkbench printed nothing (exit $rc)"
         return 0
