@@ -25,3 +25,6 @@ fi
 # The Docker image (built from the debug binary to avoid a second, release compile) and a
 # standalone container driven by real clients, on the real engine.
 ZKSERVER_BIN=target/debug/zkserver bash docker/test-standalone.sh
+# The three-node compose ensemble: election, leader stopped and restarted, a member cut off
+# the network and reconnected, a real client keeping its session throughout.
+ZKSERVER_BIN=target/debug/zkserver bash docker/test-ensemble.sh
