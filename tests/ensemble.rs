@@ -1,6 +1,7 @@
 //! A three-member ensemble of real `zkserver` processes on 127.0.0.1: election, writes
 //! through a follower, kazoo against all hosts, `kill -9` of the leader under load,
-//! catch-up by DIFF and by SNAP, and a member alone refusing writes.
+//! catch-up by DIFF and by SNAP, a member alone refusing writes, and partitions made with
+//! per-pair fault-injecting proxies (`faultproxy`).
 //!
 //! Every process is killed and waited for by the `Ensemble` guard's `Drop`, even when an
 //! assertion fails; every wait is bounded. kazoo runs under /usr/bin/python3.
@@ -11,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod faultproxy;
 mod support;
+
+use faultproxy::Proxy;
 
 const PY: &str = "/usr/bin/python3";
 
@@ -26,6 +30,11 @@ struct Member {
 struct Ensemble {
     tmp: PathBuf,
     members: Vec<Member>,
+    /// With proxies: `links[&(i, j)]` carries the connections member `i` opens to member
+    /// `j` (quorum, election). Dropped after the members are stopped.
+    links: std::collections::HashMap<(usize, usize), [Proxy; 2]>,
+    /// Held for the whole test: ensembles of one test binary run one at a time.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Ensemble {
@@ -101,6 +110,15 @@ impl Member {
 
 impl Ensemble {
     fn new(extra: &str) -> Ensemble {
+        Ensemble::build(extra, false)
+    }
+    /// Every member reaches every other member's quorum and election ports through its
+    /// own proxy, so pairs can be cut.
+    fn with_proxies(extra: &str) -> Ensemble {
+        Ensemble::build(extra, true)
+    }
+    fn build(extra: &str, proxied: bool) -> Ensemble {
+        let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = std::env::temp_dir().join(format!(
             "zkserver-ensemble-{}-{}",
             std::process::id(),
@@ -115,18 +133,35 @@ impl Ensemble {
             .map(|l| l.local_addr().expect("local_addr").port())
             .collect();
         drop(held);
-        let servers: String = (0..3)
-            .map(|i| {
-                format!(
-                    "server.{}=127.0.0.1:{}:{}\n",
-                    i + 1,
-                    ports[3 + i],
-                    ports[6 + i]
-                )
-            })
-            .collect();
+        let addr =
+            |p: u16| -> std::net::SocketAddr { std::net::SocketAddr::from(([127, 0, 0, 1], p)) };
+        let mut links = std::collections::HashMap::new();
+        if proxied {
+            for i in 0..3 {
+                for j in 0..3 {
+                    if i != j {
+                        let q = Proxy::start(addr(ports[3 + j]));
+                        let el = Proxy::start(addr(ports[6 + j]));
+                        links.insert((i, j), [q, el]);
+                    }
+                }
+            }
+        }
+        // Member `me`'s view of the ensemble: its own ports, and the proxies to the others.
+        let servers = |me: usize| -> String {
+            (0..3)
+                .map(|j| {
+                    let (q, el) = match links.get(&(me, j)) {
+                        Some([q, el]) => (q.port(), el.port()),
+                        None => (ports[3 + j], ports[6 + j]),
+                    };
+                    format!("server.{}=127.0.0.1:{q}:{el}\n", j + 1)
+                })
+                .collect()
+        };
         let mut members = Vec::new();
         for i in 0..3u64 {
+            let servers = servers(i as usize);
             let dir = tmp.join(format!("m{}", i + 1));
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("myid"), format!("{}\n", i + 1)).unwrap();
@@ -146,7 +181,24 @@ impl Ensemble {
                 starts: 0,
             });
         }
-        Ensemble { tmp, members }
+        Ensemble {
+            tmp,
+            members,
+            links,
+            _serial: serial,
+        }
+    }
+    /// Cuts (or heals) both directions between members `a` and `b`.
+    fn set_link(&self, a: usize, b: usize, cut: bool) {
+        for key in [(a, b), (b, a)] {
+            for p in self.links.get(&key).expect("a proxied ensemble") {
+                if cut {
+                    p.cut()
+                } else {
+                    p.heal()
+                }
+            }
+        }
     }
     fn start_all(&mut self) {
         for m in &mut self.members {
@@ -454,4 +506,225 @@ zk.stop(); zk.close()
         Duration::from_secs(30),
     );
     assert_eq!(out.trim(), "True");
+}
+
+/// Connected to one member only: signals `ready`, waits for `go`, then tries one write and
+/// reports whether it was acknowledged.
+const ORPHAN_WRITE: &str = r#"
+import os, sys, time
+from kazoo.client import KazooClient
+host, ready, go = sys.argv[1], sys.argv[2], sys.argv[3]
+zk = KazooClient(hosts=host, timeout=4)
+zk.start(timeout=15)
+open(ready, "w").close()
+deadline = time.time() + 30
+while not os.path.exists(go):
+    assert time.time() < deadline, "no go"
+    time.sleep(0.02)
+try:
+    zk.create_async("/orphan", b"o").get(timeout=10)
+    print("RESULT WRITTEN")
+except Exception as e:
+    print("RESULT lost", type(e).__name__)
+os._exit(0)
+"#;
+
+const EXISTS: &str = r#"
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1], timeout=5); zk.start(timeout=15)
+print("RESULT", zk.exists(sys.argv[2]) is not None)
+zk.stop(); zk.close()
+"#;
+
+/// Waits until member `i` stops claiming to lead (or to serve at all).
+fn wait_mode_not(m: &Member, mode: &str, limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = m.mode();
+        if now.as_deref() != Some(mode) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {} still {mode} after {limit:?}",
+            m.id
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until the members in `among` agree on one leader among themselves.
+fn wait_for_leader_among(e: &Ensemble, among: &[usize], limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let modes: Vec<Option<String>> = among.iter().map(|&i| e.members[i].mode()).collect();
+        let leaders: Vec<usize> = among
+            .iter()
+            .zip(&modes)
+            .filter(|(_, m)| m.as_deref() == Some("leader"))
+            .map(|(&i, _)| i)
+            .collect();
+        let followers = modes
+            .iter()
+            .filter(|m| m.as_deref() == Some("follower"))
+            .count();
+        if leaders.len() == 1 && followers + 1 == among.len() {
+            return leaders[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader among {among:?} within {limit:?}: {modes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn partitioned_leader_steps_down_and_rejoins_with_the_majority_history() {
+    if !kazoo_available() {
+        eprintln!("skipped: kazoo is not installed for {PY}");
+        return;
+    }
+    let started = Instant::now();
+    let mut e = Ensemble::with_proxies("");
+    e.start_all();
+    let old = e.wait_for_leader(Duration::from_secs(30));
+    let out = kazoo(
+        WRITE_N,
+        &[e.hosts(), "/before".into(), "20".into()],
+        Duration::from_secs(60),
+    );
+    assert!(out.contains("ok"));
+    e.wait_converged(Duration::from_secs(10));
+
+    // A client of the old leader only, ready to write the moment the cut is made.
+    let ready = e.tmp.join("orphan.ready");
+    let go = e.tmp.join("orphan.go");
+    let orphan = {
+        let args = [
+            e.members[old].host(),
+            ready.display().to_string(),
+            go.display().to_string(),
+        ];
+        std::thread::spawn(move || {
+            let mut cmd = Command::new(PY);
+            cmd.arg("-c").arg(ORPHAN_WRITE).args(args);
+            support::run_bounded(cmd, Duration::from_secs(60))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "orphan client never connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Cut the leader off from both followers.
+    let majority: Vec<usize> = (0..3).filter(|&i| i != old).collect();
+    for &f in &majority {
+        e.set_link(old, f, true);
+    }
+    let cut_at = Instant::now();
+    std::fs::write(&go, b"").expect("go file");
+
+    // The majority elects a new leader and takes writes; the old leader steps down.
+    let new = wait_for_leader_among(&e, &majority, Duration::from_secs(30));
+    let elected_in = cut_at.elapsed();
+    let old_mode = wait_mode_not(&e.members[old], "leader", Duration::from_secs(15));
+    let stepped_down_in = cut_at.elapsed();
+    assert_ne!(
+        old_mode.as_deref(),
+        Some("follower"),
+        "isolated member follows"
+    );
+    let majority_hosts = majority
+        .iter()
+        .map(|&i| e.members[i].host())
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = kazoo(
+        WRITE_N,
+        &[majority_hosts, "/during".into(), "50".into()],
+        Duration::from_secs(60),
+    );
+    assert!(out.contains("ok"));
+    let orphan = orphan.join().expect("orphan thread");
+    assert!(
+        orphan.output.contains("RESULT lost"),
+        "a write on the isolated leader was acknowledged (or the client failed):\n{}",
+        orphan.output
+    );
+    // Still isolated: it does not serve.
+    assert_eq!(e.members[old].mode(), None, "{}", e.members[old].srvr());
+
+    // Heal: it rejoins as a follower of the majority's leader with the majority's history.
+    for &f in &majority {
+        e.set_link(old, f, false);
+    }
+    let healed_at = Instant::now();
+    let leader = e.wait_for_leader(Duration::from_secs(30));
+    assert_eq!(leader, new, "the majority's leader keeps leading");
+    e.wait_converged(Duration::from_secs(30));
+    let rejoined_in = healed_at.elapsed();
+    let only_old = e.members[old].host();
+    let count = kazoo(
+        COUNT,
+        &[only_old.clone(), "/during".into()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(count.trim(), "50");
+    let orphan_seen = kazoo(
+        EXISTS,
+        &[only_old, "/orphan".into()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        orphan_seen.trim(),
+        "False",
+        "the uncommitted write survived"
+    );
+    let text = log_text(&e.members[old]);
+    eprintln!(
+        "old leader's catch-up: TRUNC {} SNAP {}; orphan client: {}",
+        text.contains("TRUNC"),
+        text.contains("installed the leader's snapshot"),
+        orphan
+            .output
+            .lines()
+            .find(|l| l.starts_with("RESULT"))
+            .unwrap_or("")
+    );
+    // Its log ends with the orphan proposal, in an epoch the new leader superseded: TRUNC.
+    assert!(
+        text.contains("TRUNC"),
+        "the old leader's uncommitted tail was not truncated"
+    );
+
+    // Asymmetric: cut the leader from one follower only. The leader keeps its quorum with
+    // the other; the cut-off follower stops serving, then rejoins after healing.
+    let x = (0..3).find(|&i| i != new).unwrap();
+    e.set_link(new, x, true);
+    let gone = wait_mode_not(&e.members[x], "follower", Duration::from_secs(15));
+    assert_eq!(gone, None, "cut-off follower still serves as {gone:?}");
+    assert_eq!(e.members[new].mode().as_deref(), Some("leader"));
+    let out = kazoo(
+        WRITE_N,
+        &[e.members[new].host(), "/asym".into(), "10".into()],
+        Duration::from_secs(60),
+    );
+    assert!(out.contains("ok"));
+    e.set_link(new, x, false);
+    assert_eq!(e.wait_for_leader(Duration::from_secs(30)), new);
+    e.wait_converged(Duration::from_secs(30));
+    let count = kazoo(
+        COUNT,
+        &[e.members[x].host(), "/asym".into()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(count.trim(), "10");
+    eprintln!(
+        "partition: new leader in {elected_in:?}, old leader stepped down in \
+         {stepped_down_in:?}, rejoined in {rejoined_in:?}; whole test {:?}",
+        started.elapsed()
+    );
 }
