@@ -728,3 +728,160 @@ fn partitioned_leader_steps_down_and_rejoins_with_the_majority_history() {
         started.elapsed()
     );
 }
+
+/// One session, hosts listed follower-first: kill -9 the follower it is connected to, then
+/// (once the test restarted that follower) the leader. The session and its ephemeral
+/// survive, and kazoo's DataWatch/ChildrenWatch see changes made after each failover.
+/// (kazoo 2.8 sends no SetWatches: on a connection loss it fires its raw watches with a
+/// NONE event and forgets them; its watch recipes re-read on reconnect. go-zookeeper's
+/// test covers SetWatches.) Phases are handed over with files: the script writes
+/// `<dir>/killed1`, the test answers `<dir>/go2`.
+const FAILOVER: &str = r#"
+import os, sys, time, signal, threading
+from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
+hosts, f_pid, l_pid, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+retry = KazooRetry(max_tries=-1, delay=0.1, max_delay=0.5, deadline=30)
+zk = KazooClient(hosts=hosts, timeout=10, randomize_hosts=False,
+                 connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=0.5),
+                 command_retry=retry)
+zk.start(timeout=15)
+other = KazooClient(hosts=hosts, timeout=10, command_retry=retry)
+other.start(timeout=15)
+sid = zk.client_id[0]
+print("connected to port", zk._connection._socket.getpeername()[1], flush=True)
+zk.create("/eph", b"e", ephemeral=True)
+zk.ensure_path("/kids")
+zk.create("/w", b"0")
+datas, kids = [], []
+zk.DataWatch("/w")(lambda data, stat: datas.append(data))
+zk.ChildrenWatch("/kids")(lambda c: kids.append(sorted(c)))
+lost = threading.Event()
+def listener(state):
+    if state != KazooState.CONNECTED:
+        lost.set()
+zk.add_listener(listener)
+
+def failover(pid, what):
+    lost.clear()
+    os.kill(pid, signal.SIGKILL)
+    assert lost.wait(15), "client never noticed the %s crash" % what
+    deadline = time.time() + 30
+    while zk.state != KazooState.CONNECTED:
+        assert time.time() < deadline, "no reconnect after the %s crash" % what
+        time.sleep(0.05)
+    assert zk.client_id[0] == sid, "session changed after the %s crash" % what
+    assert retry(zk.exists, "/eph") is not None, "ephemeral lost after the %s crash" % what
+    assert retry(other.exists, "/eph") is not None
+
+def wait_for(cond, what):
+    deadline = time.time() + 15
+    while not cond():
+        assert time.time() < deadline, what
+        time.sleep(0.05)
+
+# 1: the follower this session is connected to dies.
+failover(f_pid, "follower")
+retry(other.set, "/w", b"1")
+wait_for(lambda: b"1" in datas, "DataWatch missed a change after the follower failover: %r" % datas)
+print("follower failover ok, now on port", zk._connection._socket.getpeername()[1], flush=True)
+open(os.path.join(d, "killed1"), "w").close()
+deadline = time.time() + 60
+while not os.path.exists(os.path.join(d, "go2")):
+    assert time.time() < deadline, "no go2"
+    time.sleep(0.05)
+
+# 2: the leader dies (the session is on the leader or on a follower that loses it).
+failover(l_pid, "leader")
+retry(other.create, "/kids/a", b"")
+wait_for(lambda: ["a"] in kids, "ChildrenWatch missed a change after the leader failover: %r" % kids)
+print("RESULT ok")
+other.stop(); other.close()
+zk.stop(); zk.close()
+"#;
+
+/// Runs a failover client (kazoo or go-zookeeper) against a fresh ensemble: the client
+/// gets the hosts follower-first, the PIDs of that follower and of the leader, and a
+/// directory for the `killed1` / `go2` handoff; the test restarts the killed follower
+/// before the client kills the leader. Returns the client's output.
+fn run_failover_client(
+    name: &str,
+    make: impl FnOnce(String, String, String, String) -> Command + Send + 'static,
+) -> String {
+    let started = Instant::now();
+    let mut e = Ensemble::new("");
+    e.start_all();
+    let leader = e.wait_for_leader(Duration::from_secs(30));
+    let f = (0..3).find(|&i| i != leader).unwrap();
+    let f2 = (0..3).find(|&i| i != leader && i != f).unwrap();
+    // Follower first, then the leader, then the other follower; the clients keep that order.
+    let hosts = [f, leader, f2]
+        .iter()
+        .map(|&i| e.members[i].host())
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = e.tmp.clone();
+    let fpid = e.members[f].pid().to_string();
+    let lpid = e.members[leader].pid().to_string();
+    let d = dir.display().to_string();
+    let script = std::thread::spawn(move || {
+        support::run_bounded(make(hosts, fpid, lpid, d), Duration::from_secs(180))
+    });
+    // Restart the killed follower before the leader dies, so a quorum remains.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !dir.join("killed1").exists() && !script.is_finished() {
+        assert!(Instant::now() < deadline, "{name} never reached phase 2");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if dir.join("killed1").exists() {
+        e.members[f].stop();
+        e.members[f].start();
+        e.wait_for_leader(Duration::from_secs(30));
+        e.wait_converged(Duration::from_secs(30));
+        std::fs::write(dir.join("go2"), b"").expect("go2");
+    }
+    let out = script.join().expect("client thread");
+    assert!(out.success, "{name} failed:\n{}", out.output);
+    e.members[leader].stop();
+    let new = e.wait_for_leader(Duration::from_secs(30));
+    assert_ne!(new, leader);
+    eprintln!(
+        "{name} failover (follower {}, leader {}) took {:?}:\n{}",
+        e.members[f].client_port,
+        e.members[leader].client_port,
+        started.elapsed(),
+        out.output
+    );
+    out.output
+}
+
+#[test]
+fn kazoo_keeps_session_ephemerals_and_watches_across_follower_and_leader_crashes() {
+    if !kazoo_available() {
+        eprintln!("skipped: kazoo is not installed for {PY}");
+        return;
+    }
+    let out = run_failover_client("kazoo", |hosts, fpid, lpid, dir| {
+        let mut cmd = Command::new(PY);
+        cmd.arg("-c").arg(FAILOVER).args([hosts, fpid, lpid, dir]);
+        cmd
+    });
+    assert!(out.contains("RESULT ok"), "{out}");
+}
+
+#[test]
+fn go_zookeeper_keeps_session_and_rearms_watches_across_follower_and_leader_crashes() {
+    if Command::new("go").arg("version").output().is_err() {
+        eprintln!("skipped: go is not installed");
+        return;
+    }
+    let out = run_failover_client("go-zookeeper", |hosts, fpid, lpid, dir| {
+        let mut cmd = Command::new("sh");
+        cmd.arg(support::repo_root().join("tests/clients/gozk/run.sh"))
+            .args(["--hosts", &hosts, "--failover-dir", &dir])
+            .args(["--follower-pid", &fpid, "--leader-pid", &lpid]);
+        cmd
+    });
+    assert!(out.contains("ok   failover"), "{out}");
+}
