@@ -885,3 +885,63 @@ fn go_zookeeper_keeps_session_and_rearms_watches_across_follower_and_leader_cras
     });
     assert!(out.contains("ok   failover"), "{out}");
 }
+
+#[test]
+fn standalone_client_suites_pass_against_the_ensemble() {
+    if !kazoo_available() {
+        eprintln!("skipped: kazoo is not installed for {PY}");
+        return;
+    }
+    let mut e = Ensemble::new("");
+    e.start_all();
+    e.wait_for_leader(Duration::from_secs(30));
+    let hosts = e.hosts();
+    let mut cmd = Command::new(PY);
+    cmd.arg(support::repo_root().join("tests/clients/kazoo_recipes.py"))
+        .args(["--hosts", &hosts]);
+    let kz = support::run_bounded(cmd, Duration::from_secs(300));
+    eprintln!("kazoo_recipes:\n{}", kz.output);
+    let go = if Command::new("go").arg("version").output().is_ok() {
+        let mut cmd = Command::new("sh");
+        cmd.arg(support::repo_root().join("tests/clients/gozk/run.sh"))
+            .args(["--hosts", &hosts]);
+        let go = support::run_bounded(cmd, Duration::from_secs(300));
+        eprintln!("go-zookeeper:\n{}", go.output);
+        go.success
+    } else {
+        true
+    };
+    assert!(kz.success, "kazoo_recipes failed against the ensemble");
+    assert!(go, "go-zookeeper failed against the ensemble");
+    e.wait_converged(Duration::from_secs(30));
+}
+
+#[test]
+fn differential_vs_apache_zookeeper_with_sessions_spread_over_the_ensemble() {
+    if !kazoo_available()
+        || !Path::new("/usr/share/java/zookeeper.jar").exists()
+        || Command::new("java").arg("-version").output().is_err()
+    {
+        eprintln!("skipped: needs /usr/bin/python3, Apache ZooKeeper and java");
+        return;
+    }
+    // zkdiff's B side needs extended types (TTL nodes), as its standalone zkserver gets,
+    // and the session timeout bounds of a 2 s tick (ZooKeeper A's).
+    let mut e = Ensemble::new(
+        "extendedTypesEnabled=true\nminSessionTimeout=4000\nmaxSessionTimeout=40000\n",
+    );
+    e.start_all();
+    e.wait_for_leader(Duration::from_secs(30));
+    let root = support::repo_root();
+    let mut cmd = Command::new(PY);
+    cmd.current_dir(&root)
+        .arg(root.join("tests/diff/zkdiff.py"))
+        .args(["--a-server", "zookeeper", "--b-hosts", &e.hosts()]);
+    let o = support::run_bounded(cmd, Duration::from_secs(300));
+    assert!(
+        o.success,
+        "zookeeper(A) vs ensemble(B) (exit {:?}):\n{}",
+        o.code, o.output
+    );
+    eprintln!("{}", o.output);
+}

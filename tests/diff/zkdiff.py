@@ -132,9 +132,17 @@ class Labeler:
         return "ZXID-ORDER " + " < ".join(lbl for _, lbl in sorted(self.z.items()))
 
 
+# Session names that must use the same ensemble member as another one (see Runner.conn).
+SAME_MEMBER = {"s5b": "s5", "s5c": "s5"}
+
+
 class Runner:
-    def __init__(self, host, port, verbose=False, budget=120.0):
+    def __init__(self, host, port, verbose=False, budget=120.0, more=()):
         self.host, self.port = host, port
+        # An ensemble (--X-hosts h1:p1,h2:p2,...): each session name is pinned to one
+        # member, round-robin in order of first use, so sessions talk to different members.
+        self.addrs = [(host, port)] + list(more)
+        self.member_of = {}
         self.deadline = time.monotonic() + budget
         self.L = Labeler()
         self.lines = []
@@ -283,7 +291,13 @@ class Runner:
 
     # ------------------------------------------------------------ sessions
     def conn(self, name, io_timeout=5.0):
-        c = Conn(self.host, self.port, io_timeout)
+        # Reconnects with s5's session id must reach s5's member: ZooKeeper closes the old
+        # connection of a session that reconnects (even with a wrong password) only on the
+        # server that gets the new connection.
+        key = SAME_MEMBER.get(name, name)
+        i = self.member_of.setdefault(key, len(self.member_of) % len(self.addrs))
+        host, port = self.addrs[i]
+        c = Conn(host, port, io_timeout)
         self.sess[name] = c
         return c
 
@@ -386,6 +400,11 @@ class Runner:
                         evs = sorted(evs, key=lambda e: repr(e[1:]))
                     self.out("   events %s: %s" % (name, self.evlist(evs)))
                 continue
+            if len(self.addrs) > 1:
+                # Ensemble: this session's member may not have applied the step's commit
+                # yet (its notifications would come later than on one server). A sync
+                # returns once the member applied everything committed before it.
+                c.call(OP["sync"], ustr("/"), timeout=5.0)
             p = c.ping(timeout=5.0)
             evs = c.take_events()
             if unordered:
@@ -898,8 +917,8 @@ def scenario(R):
         c.close()
 
 
-def run_transcript(host, port, verbose=False, budget=120.0):
-    R = Runner(host, port, verbose, budget)
+def run_transcript(host, port, verbose=False, budget=120.0, more=()):
+    R = Runner(host, port, verbose, budget, more)
     try:
         scenario(R)
     except Exception:
@@ -993,13 +1012,15 @@ def parse_hosts(h):
 
 
 def get_server(args, side):
+    """(server or None, (host, port) of the first member, [(host, port)] of the others)."""
     hosts = getattr(args, "%s_hosts" % side)
     if hosts:
-        return None, parse_hosts(hosts)
+        addrs = [parse_hosts(h) for h in hosts.split(",") if h]
+        return None, addrs[0], addrs[1:]
     kind = getattr(args, "%s_server" % side)
     binp = getattr(args, "%s_bin" % side)
     srv = zkharness.start_server(kind, binp, extra={"extendedTypesEnabled": "true"})
-    return srv, ("127.0.0.1", srv.port)
+    return srv, ("127.0.0.1", srv.port), []
 
 
 def main():
@@ -1030,10 +1051,10 @@ def main():
     for side in sides:
         srv = None
         try:
-            srv, (host, port) = get_server(args, side)
+            srv, (host, port), more = get_server(args, side)
             t0 = time.monotonic()
             R = run_transcript(host, port, verbose=args.verbose and not args.print,
-                               budget=args.budget)
+                               budget=args.budget, more=more)
             results[side] = R
             if srv is not None and not srv.alive():
                 R.out("SERVER-DIED rc=%s" % srv.proc.returncode)

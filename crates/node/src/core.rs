@@ -182,6 +182,9 @@ pub struct NodeCore {
     hold: bool,
     /// Learner: syncs forwarded to the leader, answered in order (SYNC is FIFO).
     pending_syncs: VecDeque<ConnId>,
+    /// Learner: syncs the leader answered, each waiting until this member applied what was
+    /// committed when the answer came (a COMMIT's txn may not be locally durable yet).
+    synced_waiting: VecDeque<(Zxid, ConnId)>,
     /// Learner: reconnects waiting for REVALIDATE, by session.
     revalidating: HashMap<SessionId, Vec<ConnId>>,
     /// Learner: sessions touched since the last relay to the leader, with their timeouts.
@@ -244,6 +247,7 @@ impl NodeCore {
             pending: HashMap::new(),
             hold: false,
             pending_syncs: VecDeque::new(),
+            synced_waiting: VecDeque::new(),
             revalidating: HashMap::new(),
             touched: HashMap::new(),
             creating: std::collections::HashSet::new(),
@@ -572,14 +576,28 @@ impl NodeCore {
                 | op::RECONFIG
         );
         if is_write && self.is_learner() {
-            // The body is gone; answer as the leader would, without a txn.
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.queue.push_back(Queued::Fail {
-                    xid,
-                    err: ErrorCode::MarshallingError,
-                });
+            // The body is gone: forward an empty one. The leader cannot decode it either and
+            // orders a MarshallingError txn, as ZooKeeper's leader does with the original
+            // bytes, so the zxid sequence matches ZooKeeper's and the answer comes in order.
+            let key = (sid.0, xid);
+            if self.forward(conn, sid, xid, op_type, Bytes::new()).is_err() {
+                return;
             }
-            self.pump(conn);
+            self.pending.insert(
+                key,
+                PendingWrite {
+                    conn: Some(conn),
+                    xid,
+                    received_ms: now_ms,
+                    kind: PendingKind::Client {
+                        op_type,
+                        multi_ops: Vec::new(),
+                    },
+                },
+            );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queue.push_back(Queued::Write(key));
+            }
         } else if is_write {
             self.propose_txn(
                 conn,
@@ -1014,9 +1032,24 @@ impl NodeCore {
         }
     }
 
-    /// Learner: the leader's SYNC answer completes the oldest forwarded sync.
+    /// Learner: the leader's SYNC answer completes the oldest forwarded sync once this
+    /// member applied everything committed before the answer (ZooKeeper's CommitProcessor
+    /// orders the sync behind those commits), so the client then reads them.
     fn synced(&mut self) {
-        while let Some(conn) = self.pending_syncs.pop_front() {
+        if let Some(conn) = self.pending_syncs.pop_front() {
+            self.synced_waiting
+                .push_back((self.zab.last_committed(), conn));
+            self.release_syncs();
+        }
+    }
+
+    /// Learner: completes the answered syncs whose commits are applied.
+    fn release_syncs(&mut self) {
+        while let Some(&(upto, conn)) = self.synced_waiting.front() {
+            if self.zab.last_delivered() < upto {
+                return;
+            }
+            self.synced_waiting.pop_front();
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
@@ -1028,7 +1061,6 @@ impl NodeCore {
                 *done = true;
             }
             self.pump(conn);
-            return;
         }
     }
 
@@ -1056,6 +1088,7 @@ impl NodeCore {
         }
         self.pending.clear();
         self.pending_syncs.clear();
+        self.synced_waiting.clear();
         self.revalidating.clear();
         self.touched.clear();
         self.creating.clear();
@@ -1257,7 +1290,10 @@ impl NodeCore {
                 zab::Output::Persist { seq, op } => {
                     self.outputs.push_back(Output::Persist { seq, op })
                 }
-                zab::Output::Deliver(p) => self.apply(p),
+                zab::Output::Deliver(p) => {
+                    self.apply(p);
+                    self.release_syncs();
+                }
                 zab::Output::RoleChanged {
                     role,
                     epoch,
