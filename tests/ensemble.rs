@@ -81,6 +81,18 @@ impl Member {
     }
     /// `srvr` as text, or "" when the member does not answer.
     fn srvr(&self) -> String {
+        self.four("srvr")
+    }
+    /// `mntr` as key → value.
+    fn mntr(&self) -> std::collections::HashMap<String, String> {
+        self.four("mntr")
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+    /// A four-letter word's reply, or "" when the member does not answer.
+    fn four(&self, cmd: &str) -> String {
         let Ok(mut s) = TcpStream::connect_timeout(
             &format!("127.0.0.1:{}", self.client_port).parse().unwrap(),
             Duration::from_millis(500),
@@ -88,7 +100,7 @@ impl Member {
             return String::new();
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(b"srvr").is_err() {
+        if s.write_all(cmd.as_bytes()).is_err() {
             return String::new();
         }
         let mut out = String::new();
@@ -110,22 +122,29 @@ impl Member {
 
 impl Ensemble {
     fn new(extra: &str) -> Ensemble {
-        Ensemble::build(extra, false)
+        Ensemble::build(extra, false, 0)
+    }
+    /// Three voters and `observers` observers (members 4, 5, …).
+    fn with_observers(extra: &str, observers: usize) -> Ensemble {
+        Ensemble::build(extra, false, observers)
     }
     /// Every member reaches every other member's quorum and election ports through its
     /// own proxy, so pairs can be cut.
     fn with_proxies(extra: &str) -> Ensemble {
-        Ensemble::build(extra, true)
+        Ensemble::build(extra, true, 0)
     }
-    fn build(extra: &str, proxied: bool) -> Ensemble {
+    fn build(extra: &str, proxied: bool, observers: usize) -> Ensemble {
+        let n = 3 + observers;
+        let role = |j: usize| if j >= 3 { ":observer" } else { "" };
         let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = std::env::temp_dir().join(format!(
             "zkserver-ensemble-{}-{}",
             std::process::id(),
             support::free_port()
         ));
-        // Hold all nine listeners at once so no two ports coincide.
-        let held: Vec<std::net::TcpListener> = (0..9)
+        // Hold all the listeners at once so no two ports coincide: client ports, then
+        // quorum ports, then election ports.
+        let held: Vec<std::net::TcpListener> = (0..3 * n)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
             .collect();
         let ports: Vec<u16> = held
@@ -137,11 +156,11 @@ impl Ensemble {
             |p: u16| -> std::net::SocketAddr { std::net::SocketAddr::from(([127, 0, 0, 1], p)) };
         let mut links = std::collections::HashMap::new();
         if proxied {
-            for i in 0..3 {
-                for j in 0..3 {
+            for i in 0..n {
+                for j in 0..n {
                     if i != j {
-                        let q = Proxy::start(addr(ports[3 + j]));
-                        let el = Proxy::start(addr(ports[6 + j]));
+                        let q = Proxy::start(addr(ports[n + j]));
+                        let el = Proxy::start(addr(ports[2 * n + j]));
                         links.insert((i, j), [q, el]);
                     }
                 }
@@ -149,26 +168,27 @@ impl Ensemble {
         }
         // Member `me`'s view of the ensemble: its own ports, and the proxies to the others.
         let servers = |me: usize| -> String {
-            (0..3)
+            (0..n)
                 .map(|j| {
                     let (q, el) = match links.get(&(me, j)) {
                         Some([q, el]) => (q.port(), el.port()),
-                        None => (ports[3 + j], ports[6 + j]),
+                        None => (ports[n + j], ports[2 * n + j]),
                     };
-                    format!("server.{}=127.0.0.1:{q}:{el}\n", j + 1)
+                    format!("server.{}=127.0.0.1:{q}:{el}{}\n", j + 1, role(j))
                 })
                 .collect()
         };
         let mut members = Vec::new();
-        for i in 0..3u64 {
+        for i in 0..n as u64 {
             let servers = servers(i as usize);
+            let peer_type = if i >= 3 { "peerType=observer\n" } else { "" };
             let dir = tmp.join(format!("m{}", i + 1));
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("myid"), format!("{}\n", i + 1)).unwrap();
             let cfg = format!(
                 "tickTime=100\ninitLimit=20\nsyncLimit=10\ndataDir={}\nclientPort={}\n\
                  clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n\
-                 {extra}{servers}",
+                 {peer_type}{extra}{servers}",
                 dir.display(),
                 ports[i as usize]
             );
@@ -212,7 +232,7 @@ impl Ensemble {
             .collect::<Vec<_>>()
             .join(",")
     }
-    /// Waits until the running members agree: one leader, the rest followers.
+    /// Waits until the running members agree: one leader, the rest followers (or observers).
     fn wait_for_leader(&self, limit: Duration) -> usize {
         let deadline = Instant::now() + limit;
         loop {
@@ -222,12 +242,12 @@ impl Ensemble {
                 .map(|m| m.child.as_ref().and_then(|_| m.mode()))
                 .collect();
             let running = self.members.iter().filter(|m| m.child.is_some()).count();
-            let leaders: Vec<usize> = (0..3)
+            let leaders: Vec<usize> = (0..modes.len())
                 .filter(|&i| modes[i].as_deref() == Some("leader"))
                 .collect();
             let followers = modes
                 .iter()
-                .filter(|m| m.as_deref() == Some("follower"))
+                .filter(|m| matches!(m.as_deref(), Some("follower" | "observer")))
                 .count();
             if leaders.len() == 1 && leaders.len() + followers == running {
                 return leaders[0];
@@ -654,8 +674,11 @@ fn partitioned_leader_steps_down_and_rejoins_with_the_majority_history() {
         "a write on the isolated leader was acknowledged (or the client failed):\n{}",
         orphan.output
     );
-    // Still isolated: it does not serve.
-    assert_eq!(e.members[old].mode(), None, "{}", e.members[old].srvr());
+    // Still isolated: it does not serve, and says so as ZooKeeper does.
+    assert_eq!(
+        e.members[old].srvr(),
+        "This ZooKeeper instance is not currently serving requests\n"
+    );
 
     // Heal: it rejoins as a follower of the majority's leader with the majority's history.
     for &f in &majority {
@@ -944,4 +967,124 @@ fn differential_vs_apache_zookeeper_with_sessions_spread_over_the_ensemble() {
         o.code, o.output
     );
     eprintln!("{}", o.output);
+}
+
+#[test]
+fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
+    if !kazoo_available() {
+        eprintln!("skipped: kazoo is not installed for {PY}");
+        return;
+    }
+    let started = Instant::now();
+    let mut e = Ensemble::with_observers("", 1);
+    e.start_all();
+    let leader = e.wait_for_leader(Duration::from_secs(30));
+    assert!(leader < 3, "an observer leads");
+    let obs = 3;
+    assert_eq!(e.members[obs].mode().as_deref(), Some("observer"));
+
+    // Writes through the observer are forwarded; writes elsewhere reach it; it serves reads.
+    let out = kazoo(
+        WRITE_N,
+        &[e.members[obs].host(), "/via-observer".into(), "30".into()],
+        Duration::from_secs(60),
+    );
+    assert!(out.contains("ok"));
+    let out = kazoo(
+        WRITE_N,
+        &[e.members[leader].host(), "/via-leader".into(), "20".into()],
+        Duration::from_secs(60),
+    );
+    assert!(out.contains("ok"));
+    e.wait_converged(Duration::from_secs(30));
+    for (path, n) in [("/via-observer", "30"), ("/via-leader", "20")] {
+        let count = kazoo(
+            COUNT,
+            &[e.members[obs].host(), path.into()],
+            Duration::from_secs(30),
+        );
+        assert_eq!(count.trim(), n, "{path} on the observer");
+    }
+
+    // The four-letter words see the roles (shapes as in testdata/fourlw's captures).
+    let m = e.members[leader].mntr();
+    let get = |k: &str| m.get(k).cloned().unwrap_or_default();
+    assert_eq!(get("zk_server_state"), "leader", "{m:?}");
+    assert_eq!(get("zk_peer_state"), "leading - broadcast");
+    assert_eq!(get("zk_learners"), "3");
+    assert_eq!(get("zk_followers"), "3");
+    assert_eq!(get("zk_synced_followers"), "2");
+    assert_eq!(get("zk_synced_observers"), "1");
+    assert_eq!(get("zk_synced_non_voting_followers"), "0");
+    assert_eq!(get("zk_pending_syncs"), "0");
+    assert_eq!(get("zk_quorum_size"), "3");
+    assert!(get("zk_leader_uptime").parse::<i64>().is_ok_and(|u| u > 0));
+    assert!(get("zk_max_proposal_size")
+        .parse::<i64>()
+        .is_ok_and(|n| n > 0));
+    let srvr = e.members[leader].srvr();
+    let sizes = srvr
+        .lines()
+        .find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "))
+        .unwrap_or_else(|| panic!("no proposal sizes on the leader: {srvr}"));
+    assert!(!sizes.starts_with("-1"), "{srvr}");
+    let f = (0..3).find(|&i| i != leader).unwrap();
+    let fm = e.members[f].mntr();
+    assert_eq!(
+        fm.get("zk_peer_state").map(String::as_str),
+        Some("following - broadcast")
+    );
+    assert!(!fm.contains_key("zk_learners"), "{fm:?}");
+    assert!(!e.members[f].srvr().contains("Proposal sizes"));
+    let om = e.members[obs].mntr();
+    assert_eq!(
+        om.get("zk_server_state").map(String::as_str),
+        Some("observer")
+    );
+    assert_eq!(
+        om.get("zk_peer_state").map(String::as_str),
+        Some("observing - broadcast")
+    );
+    assert_eq!(
+        om.get("zk_observer_master_id"),
+        Some(&e.members[leader].id.to_string())
+    );
+
+    // Two voters down: one voter and the observer are no quorum.
+    let survivor = (0..3).find(|&i| i != leader && i != f).unwrap();
+    e.members[leader].stop();
+    e.members[f].stop();
+    std::thread::sleep(Duration::from_secs(3));
+    for i in [survivor, obs] {
+        assert_eq!(
+            e.members[i].srvr(),
+            "This ZooKeeper instance is not currently serving requests\n",
+            "member {} serves without a quorum",
+            e.members[i].id
+        );
+    }
+    let out = kazoo(
+        WRITE_REFUSED,
+        &[format!(
+            "{},{}",
+            e.members[survivor].host(),
+            e.members[obs].host()
+        )],
+        Duration::from_secs(30),
+    );
+    assert!(out.contains("refused"), "{out}");
+
+    // Back: a leader among the voters again, the observer follows it and catches up.
+    e.members[leader].start();
+    e.members[f].start();
+    let new = e.wait_for_leader(Duration::from_secs(30));
+    assert!(new < 3);
+    e.wait_converged(Duration::from_secs(30));
+    let count = kazoo(
+        COUNT,
+        &[e.members[obs].host(), "/via-observer".into()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(count.trim(), "30");
+    eprintln!("observer test took {:?}", started.elapsed());
 }

@@ -1160,8 +1160,13 @@ impl NodeCore {
             body: txn_type_and_body,
             digest: None,
         };
-        match self.zab.propose(txn.to_bytes()) {
-            Ok(z) => debug_assert_eq!(z, zxid),
+        let bytes = txn.to_bytes();
+        let size = bytes.len();
+        match self.zab.propose(bytes) {
+            Ok(z) => {
+                debug_assert_eq!(z, zxid);
+                self.counters.record_proposal(size);
+            }
             Err(e) => {
                 tracing::warn!(?e, "proposal refused after next_zxid succeeded");
                 self.close_conn(conn);
