@@ -185,6 +185,12 @@ pub struct NodeCore {
     /// Learner: syncs the leader answered, each waiting until this member applied what was
     /// committed when the answer came (a COMMIT's txn may not be locally durable yet).
     synced_waiting: VecDeque<(Zxid, ConnId)>,
+    /// Leader: forwarded REQUESTs that arrived while too many proposals were in flight,
+    /// ordered (in arrival order) as commits free room. Bounded by
+    /// `FORWARD_BACKLOG_MAX_BYTES`; beyond it a REQUEST is dropped and the learner times its
+    /// client out (`LearnerTimeout`).
+    forward_backlog: VecDeque<(ServerId, Bytes)>,
+    forward_backlog_bytes: usize,
     /// Learner: reconnects waiting for REVALIDATE, by session.
     revalidating: HashMap<SessionId, Vec<ConnId>>,
     /// Learner: sessions touched since the last relay to the leader, with their timeouts.
@@ -200,6 +206,12 @@ pub struct NodeCore {
     last_reap_ms: i64,
     pub counters: ServerCounters,
 }
+
+/// Leader: bound on the bytes of forwarded REQUESTs queued while zab is Busy.
+const FORWARD_BACKLOG_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Learner: the shortest wait for a forwarded write's commit before giving up on it.
+const FORWARDED_TIMEOUT_FLOOR_MS: i64 = 10_000;
 
 /// The answer ZooKeeper gives a handshake for an unknown/expired session or wrong password.
 fn invalid_session_response(read_only_byte: Option<bool>) -> ConnectResponse {
@@ -248,6 +260,8 @@ impl NodeCore {
             hold: false,
             pending_syncs: VecDeque::new(),
             synced_waiting: VecDeque::new(),
+            forward_backlog: VecDeque::new(),
+            forward_backlog_bytes: 0,
             revalidating: HashMap::new(),
             touched: HashMap::new(),
             creating: std::collections::HashSet::new(),
@@ -303,6 +317,11 @@ impl NodeCore {
     pub fn peer_message(&mut self, from: ServerId, msg: Message, now_ms: i64) {
         self.now_ms = now_ms;
         self.zab.step(from, msg);
+        if !self.forward_backlog.is_empty() {
+            // An ACK may have committed proposals and made room.
+            self.drain_zab();
+            self.drain_forward_backlog();
+        }
     }
 
     /// The current quorum connection with `peer` ended.
@@ -878,6 +897,82 @@ impl NodeCore {
     /// Leader: a request a learner forwarded: prep it with the learner's auth ids and
     /// propose it (nobody here waits for the reply; the learner answers its client).
     fn forwarded(&mut self, from: ServerId, data: Bytes) {
+        // ZooKeeper's leader queues learner requests in its pipeline rather than refusing
+        // them (the protocol has no negative answer to a REQUEST). Here the queue is bounded
+        // and waits while zab is Busy; everything behind a queued REQUEST queues too, so
+        // each learner's requests keep their order.
+        if !self.forward_backlog.is_empty() || self.zab.next_zxid() == Err(ProposeError::Busy) {
+            if self.forward_backlog_bytes + data.len() > FORWARD_BACKLOG_MAX_BYTES {
+                tracing::warn!(
+                    from = from.0,
+                    "leader overloaded: forwarded request dropped (the learner times it out)"
+                );
+                return;
+            }
+            self.forward_backlog_bytes += data.len();
+            self.forward_backlog.push_back((from, data));
+            return;
+        }
+        self.order_forwarded(from, data);
+    }
+
+    /// Learner: a forwarded write still unanswered after its session's timeout (at least
+    /// `FORWARDED_TIMEOUT_FLOOR_MS`) was lost
+    /// (the leader dropped it, overloaded, or lost it with a connection): close the client's
+    /// connection. The client sees a connection loss (outcome unknown, as for any loss),
+    /// reconnects with its session and retries or checks; it never hangs. A commit that
+    /// still arrives is applied and answers nobody.
+    fn time_out_forwarded(&mut self) {
+        let now = self.now_ms;
+        let max = self.config.max_session_timeout_ms;
+        let stale: Vec<(WriteKey, Option<ConnId>)> = self
+            .pending
+            .iter()
+            .filter(|(&(sid, _), w)| {
+                let limit = self
+                    .sessions
+                    .get(SessionId(sid))
+                    .map_or(max, |s| s.timeout_ms);
+                now - w.received_ms > i64::from(limit).max(FORWARDED_TIMEOUT_FLOOR_MS)
+            })
+            .map(|(&k, w)| (k, w.conn))
+            .collect();
+        for (key, conn) in stale {
+            self.pending.remove(&key);
+            if let Some(conn) = conn.filter(|c| self.conns.contains_key(c)) {
+                tracing::warn!(
+                    conn,
+                    session = %SessionId(key.0),
+                    cxid = key.1,
+                    "forwarded write unanswered past the session timeout; closing the connection"
+                );
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Leader: orders queued forwarded requests while zab has room.
+    fn drain_forward_backlog(&mut self) {
+        while !self.forward_backlog.is_empty() {
+            match self.zab.next_zxid() {
+                Ok(_) => {}
+                Err(ProposeError::Busy) => return,
+                Err(_) => {
+                    // Not leading any more: the learners re-sync and their clients retry.
+                    self.forward_backlog.clear();
+                    self.forward_backlog_bytes = 0;
+                    return;
+                }
+            }
+            let Some((from, data)) = self.forward_backlog.pop_front() else {
+                return;
+            };
+            self.forward_backlog_bytes -= data.len();
+            self.order_forwarded(from, data);
+        }
+    }
+
+    fn order_forwarded(&mut self, from: ServerId, data: Bytes) {
         let parsed = jute::quorum::unpack_request(data)
             .map_err(|e| e.to_string())
             .and_then(|(ids, mut rest)| {
@@ -904,8 +999,8 @@ impl NodeCore {
             return;
         }
         let Ok(zxid) = self.zab.next_zxid() else {
-            // Busy or no longer leading: the learner's client times out and retries (the
-            // REQUEST has no negative answer in the protocol).
+            // No longer leading (Busy was queued by `forwarded`): the learner loses its
+            // leader and closes its clients' connections.
             tracing::warn!(
                 from = from.0,
                 "cannot order a forwarded request now; dropped"
@@ -1089,6 +1184,8 @@ impl NodeCore {
         self.pending.clear();
         self.pending_syncs.clear();
         self.synced_waiting.clear();
+        self.forward_backlog.clear();
+        self.forward_backlog_bytes = 0;
         self.revalidating.clear();
         self.touched.clear();
         self.creating.clear();
@@ -1199,6 +1296,7 @@ impl NodeCore {
         self.now_ms = now_ms;
         self.zab.persisted(seq);
         self.drain_zab();
+        self.drain_forward_backlog();
     }
 
     /// Time passes: expire sessions whose lease ran out; reap empty containers/TTL nodes.
@@ -1206,6 +1304,10 @@ impl NodeCore {
         self.now_ms = now_ms;
         self.zab.tick();
         self.drain_zab();
+        self.drain_forward_backlog();
+        if self.is_learner() {
+            self.time_out_forwarded();
+        }
         if self.is_learner() && !self.touched.is_empty() {
             let touches: Vec<SessionTouch> = self
                 .touched
