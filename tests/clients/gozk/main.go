@@ -444,16 +444,17 @@ func main() {
 	}
 }
 
-// orderedHosts tries the servers in the order given (go-zookeeper shuffles by default),
-// so the test knows which member the session starts on.
+// orderedHosts tries the servers in --hosts order (go-zookeeper shuffles the list before
+// it reaches a HostProvider, so Init ignores its argument), so the test knows which member
+// the session starts on.
 type orderedHosts struct {
 	servers []string
 	next    int
 	tried   int
 }
 
-func (h *orderedHosts) Init(s []string) error { h.servers = s; return nil }
-func (h *orderedHosts) Len() int              { return len(h.servers) }
+func (h *orderedHosts) Init([]string) error { h.servers = servers(); return nil }
+func (h *orderedHosts) Len() int            { return len(h.servers) }
 func (h *orderedHosts) Next() (string, bool) {
 	s := h.servers[h.next]
 	h.next = (h.next + 1) % len(h.servers)
@@ -530,6 +531,7 @@ func testFailover() {
 	_, _, childW, err := c.ChildrenW("/gofo-kids")
 	must(err, "childrenw")
 	fmt.Println("connected to", c.Server())
+	check(c.Server() == servers()[0], "connected to %s, not the first host %s", c.Server(), servers()[0])
 
 	crash := func(pid int, what string) {
 		check(syscall.Kill(pid, syscall.SIGKILL) == nil, "kill %s", what)
