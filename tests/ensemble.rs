@@ -280,6 +280,40 @@ impl Ensemble {
     }
 }
 
+/// A client process running beside the test (on its own thread, bounded by `run_bounded`).
+/// Drop asks it to stop by creating `abort` (the scripts poll for it while they wait on
+/// the test) and waits for it, so no client outlives a failed test.
+struct Script {
+    abort: PathBuf,
+    handle: Option<std::thread::JoinHandle<support::Outcome>>,
+}
+
+impl Script {
+    fn spawn(abort: PathBuf, cmd: Command, limit: Duration) -> Script {
+        let handle = std::thread::spawn(move || support::run_bounded(cmd, limit));
+        Script {
+            abort,
+            handle: Some(handle),
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+    fn join(mut self) -> support::Outcome {
+        let h = self.handle.take().expect("joined once");
+        h.join().expect("client thread")
+    }
+}
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            let _ = std::fs::write(&self.abort, b"");
+            let _ = h.join();
+        }
+    }
+}
+
 /// Runs a kazoo script (bounded); returns stdout, fails the test with its output otherwise.
 fn kazoo(script: &str, args: &[String], limit: Duration) -> String {
     let mut cmd = Command::new(PY);
@@ -542,6 +576,8 @@ open(ready, "w").close()
 deadline = time.time() + 30
 while not os.path.exists(go):
     assert time.time() < deadline, "no go"
+    if os.path.exists(os.path.join(os.path.dirname(go), "abort")):
+        os._exit(1)
     time.sleep(0.02)
 try:
     zk.create_async("/orphan", b"o").get(timeout=10)
@@ -624,16 +660,13 @@ fn partitioned_leader_steps_down_and_rejoins_with_the_majority_history() {
     let ready = e.tmp.join("orphan.ready");
     let go = e.tmp.join("orphan.go");
     let orphan = {
-        let args = [
+        let mut cmd = Command::new(PY);
+        cmd.arg("-c").arg(ORPHAN_WRITE).args([
             e.members[old].host(),
             ready.display().to_string(),
             go.display().to_string(),
-        ];
-        std::thread::spawn(move || {
-            let mut cmd = Command::new(PY);
-            cmd.arg("-c").arg(ORPHAN_WRITE).args(args);
-            support::run_bounded(cmd, Duration::from_secs(60))
-        })
+        ]);
+        Script::spawn(e.tmp.join("abort"), cmd, Duration::from_secs(60))
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready.exists() {
@@ -670,7 +703,7 @@ fn partitioned_leader_steps_down_and_rejoins_with_the_majority_history() {
         Duration::from_secs(60),
     );
     assert!(out.contains("ok"));
-    let orphan = orphan.join().expect("orphan thread");
+    let orphan = orphan.join();
     assert!(
         orphan.output.contains("RESULT lost"),
         "a write on the isolated leader was acknowledged (or the client failed):\n{}",
@@ -815,6 +848,8 @@ open(os.path.join(d, "killed1"), "w").close()
 deadline = time.time() + 60
 while not os.path.exists(os.path.join(d, "go2")):
     assert time.time() < deadline, "no go2"
+    if os.path.exists(os.path.join(d, "abort")):
+        os._exit(1)
     time.sleep(0.05)
 
 # 2: the leader dies (the session is on the leader or on a follower that loses it).
@@ -832,7 +867,7 @@ zk.stop(); zk.close()
 /// before the client kills the leader. Returns the client's output.
 fn run_failover_client(
     name: &str,
-    make: impl FnOnce(String, String, String, String) -> Command + Send + 'static,
+    make: impl FnOnce(String, String, String, String) -> Command,
 ) -> String {
     let started = Instant::now();
     let mut e = Ensemble::new("");
@@ -850,9 +885,11 @@ fn run_failover_client(
     let fpid = e.members[f].pid().to_string();
     let lpid = e.members[leader].pid().to_string();
     let d = dir.display().to_string();
-    let script = std::thread::spawn(move || {
-        support::run_bounded(make(hosts, fpid, lpid, d), Duration::from_secs(180))
-    });
+    let script = Script::spawn(
+        dir.join("abort"),
+        make(hosts, fpid, lpid, d),
+        Duration::from_secs(180),
+    );
     // Restart the killed follower before the leader dies, so a quorum remains.
     let deadline = Instant::now() + Duration::from_secs(120);
     while !dir.join("killed1").exists() && !script.is_finished() {
@@ -866,7 +903,7 @@ fn run_failover_client(
         e.wait_converged(Duration::from_secs(30));
         std::fs::write(dir.join("go2"), b"").expect("go2");
     }
-    let out = script.join().expect("client thread");
+    let out = script.join();
     assert!(out.success, "{name} failed:\n{}", out.output);
     e.members[leader].stop();
     let new = e.wait_for_leader(Duration::from_secs(30));

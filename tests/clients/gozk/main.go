@@ -577,6 +577,9 @@ func testFailover() {
 			break
 		}
 		check(time.Now().Before(deadline), "no go2 from the test")
+		if _, err := os.Stat(*failoverDir + "/abort"); err == nil {
+			check(false, "the test aborted")
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
