@@ -84,6 +84,13 @@ func connect(opts ...func(*zk.Conn)) *zk.Conn {
 	}
 }
 
+// catchUp makes c's server apply everything committed so far (against an ensemble c may
+// sit on another member than the session that just wrote): ZooKeeper's sync.
+func catchUp(c *zk.Conn, path string) {
+	_, err := c.Sync(path)
+	must(err, "sync")
+}
+
 func waitEvent(ch <-chan zk.Event, what string) zk.Event {
 	select {
 	case e := <-ch:
@@ -104,6 +111,7 @@ func testCRUDWatches() {
 	_, err = a.Create(p, nil, 0, zk.WorldACL(zk.PermAll))
 	check(err == zk.ErrNodeExists, "NodeExists expected, got %v", err)
 
+	catchUp(b, p)
 	data, st, dataW, err := b.GetW(p)
 	must(err, "getw")
 	check(string(data) == "v0" && st.Version == 0, "get data %q v%d", data, st.Version)
@@ -277,6 +285,7 @@ func testEphemeralCleanup() {
 	p := root + "/eph"
 	_, err := a.Create(p, []byte("x"), zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	must(err, "create ephemeral")
+	catchUp(b, p)
 	_, st, w, err := b.GetW(p)
 	must(err, "getw eph")
 	check(st.EphemeralOwner == a.SessionID(), "ephemeralOwner %x vs session %x", st.EphemeralOwner, a.SessionID())
@@ -299,6 +308,7 @@ func testACL() {
 	p := root + "/acl"
 	_, err := a.Create(p, []byte("s"), 0, zk.DigestACL(zk.PermAll, "alice", "secret"))
 	must(err, "create acl")
+	catchUp(b, p)
 	_, _, err = b.Get(p)
 	check(err == zk.ErrNoAuth, "NoAuth expected, got %v", err)
 	d, _, err := a.Get(p)
@@ -354,6 +364,7 @@ func testSessionExpiry() {
 	p := root + "/expire-me"
 	_, err = a.Create(p, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	must(err, "create ephemeral (expiry)")
+	catchUp(b, p)
 	_, _, w, err := b.ExistsW(p)
 	must(err, "existsw")
 	d.cut(true) // no pings reach the server any more
