@@ -182,8 +182,9 @@ pub struct NodeCore {
     hold: bool,
     /// Learner: syncs forwarded to the leader, answered in order (SYNC is FIFO).
     pending_syncs: VecDeque<ConnId>,
-    /// Learner: syncs the leader answered, each waiting until this member applied what was
-    /// committed when the answer came (a COMMIT's txn may not be locally durable yet).
+    /// Syncs waiting until this member applied what was committed when they were answered
+    /// (learner: the leader's SYNC arrived; leader: the request arrived). A commit's txn may
+    /// not be locally durable yet.
     synced_waiting: VecDeque<(Zxid, ConnId)>,
     /// Leader: forwarded REQUESTs that arrived while too many proposals were in flight,
     /// ordered (in arrival order) as commits free room. Bounded by
@@ -696,6 +697,27 @@ impl NodeCore {
                     });
                 }
             }
+            OpRequest::Sync(_)
+                if self.zab.role() == Role::Leading
+                    && self.zab.voter_count() > 1
+                    && self.zab.last_delivered() < self.zab.last_committed()
+                    && !self.sessions.get(sid).is_some_and(|s| s.closing) =>
+            {
+                // A leader can lag its own commits: a quorum of followers may have acked a
+                // proposal before this leader's fsync finished, and a follower's client may
+                // already have its answer. The sync waits until those commits are applied.
+                self.synced_waiting
+                    .push_back((self.zab.last_committed(), conn));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Sync {
+                        xid,
+                        req,
+                        received_ms: now_ms,
+                        done: false,
+                    });
+                }
+                self.release_syncs();
+            }
             _ => {
                 // ZooKeeper's prep checks the session of reads too (checkSession): once a
                 // close is under way, a read, ping or watch op gets SessionExpired, in order.
@@ -1138,7 +1160,8 @@ impl NodeCore {
         }
     }
 
-    /// Learner: completes the answered syncs whose commits are applied.
+    /// Completes the answered syncs (learner) or the syncs waiting on the leader's own
+    /// commits whose commits are applied.
     fn release_syncs(&mut self) {
         while let Some(&(upto, conn)) = self.synced_waiting.front() {
             if self.zab.last_delivered() < upto {

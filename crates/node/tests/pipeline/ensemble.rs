@@ -305,3 +305,24 @@ fn sync_on_a_lagging_follower_answers_after_applying_earlier_commits() {
     c.release(lag);
     assert_eq!(c.take(lag, reader), vec![ok(1), ok(2)], "/x is readable");
 }
+
+#[test]
+fn sync_on_a_leader_behind_its_own_commits_waits_for_them() {
+    let mut c = Cluster::new(3, 100);
+    let (l, f) = (c.leader(), c.follower(0));
+    let writer = c.session(f, 1);
+    let reader = c.session(l, 2);
+    // The leader's fsync stalls; the two followers' ACKs commit the write without it.
+    c.hold(l);
+    c.send(f, writer, 1, create("/x", b""));
+    assert_eq!(c.take(f, writer), vec![ok(1)], "committed by the followers");
+    c.send(l, reader, 1, OpRequest::Sync(path_req("/")));
+    c.send(l, reader, 2, get("/x", false));
+    assert_eq!(
+        c.take(l, reader),
+        vec![],
+        "sync answered before /x is applied here"
+    );
+    c.release(l);
+    assert_eq!(c.take(l, reader), vec![ok(1), ok(2)], "/x is readable");
+}
