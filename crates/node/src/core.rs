@@ -182,6 +182,16 @@ pub struct NodeCore {
     hold: bool,
     /// Learner: syncs forwarded to the leader, answered in order (SYNC is FIFO).
     pending_syncs: VecDeque<ConnId>,
+    /// Syncs waiting until this member applied what was committed when they were answered
+    /// (learner: the leader's SYNC arrived; leader: the request arrived). A commit's txn may
+    /// not be locally durable yet.
+    synced_waiting: VecDeque<(Zxid, ConnId)>,
+    /// Leader: forwarded REQUESTs that arrived while too many proposals were in flight,
+    /// ordered (in arrival order) as commits free room. Bounded by
+    /// `FORWARD_BACKLOG_MAX_BYTES`; beyond it a REQUEST is dropped and the learner times its
+    /// client out (`LearnerTimeout`).
+    forward_backlog: VecDeque<(ServerId, Bytes)>,
+    forward_backlog_bytes: usize,
     /// Learner: reconnects waiting for REVALIDATE, by session.
     revalidating: HashMap<SessionId, Vec<ConnId>>,
     /// Learner: sessions touched since the last relay to the leader, with their timeouts.
@@ -197,6 +207,12 @@ pub struct NodeCore {
     last_reap_ms: i64,
     pub counters: ServerCounters,
 }
+
+/// Leader: bound on the bytes of forwarded REQUESTs queued while zab is Busy.
+const FORWARD_BACKLOG_MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Learner: the shortest wait for a forwarded write's commit before giving up on it.
+const FORWARDED_TIMEOUT_FLOOR_MS: i64 = 10_000;
 
 /// The answer ZooKeeper gives a handshake for an unknown/expired session or wrong password.
 fn invalid_session_response(read_only_byte: Option<bool>) -> ConnectResponse {
@@ -244,6 +260,9 @@ impl NodeCore {
             pending: HashMap::new(),
             hold: false,
             pending_syncs: VecDeque::new(),
+            synced_waiting: VecDeque::new(),
+            forward_backlog: VecDeque::new(),
+            forward_backlog_bytes: 0,
             revalidating: HashMap::new(),
             touched: HashMap::new(),
             creating: std::collections::HashSet::new(),
@@ -299,6 +318,11 @@ impl NodeCore {
     pub fn peer_message(&mut self, from: ServerId, msg: Message, now_ms: i64) {
         self.now_ms = now_ms;
         self.zab.step(from, msg);
+        if !self.forward_backlog.is_empty() {
+            // An ACK may have committed proposals and made room.
+            self.drain_zab();
+            self.drain_forward_backlog();
+        }
     }
 
     /// The current quorum connection with `peer` ended.
@@ -572,14 +596,28 @@ impl NodeCore {
                 | op::RECONFIG
         );
         if is_write && self.is_learner() {
-            // The body is gone; answer as the leader would, without a txn.
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.queue.push_back(Queued::Fail {
-                    xid,
-                    err: ErrorCode::MarshallingError,
-                });
+            // The body is gone: forward an empty one. The leader cannot decode it either and
+            // orders a MarshallingError txn, as ZooKeeper's leader does with the original
+            // bytes, so the zxid sequence matches ZooKeeper's and the answer comes in order.
+            let key = (sid.0, xid);
+            if self.forward(conn, sid, xid, op_type, Bytes::new()).is_err() {
+                return;
             }
-            self.pump(conn);
+            self.pending.insert(
+                key,
+                PendingWrite {
+                    conn: Some(conn),
+                    xid,
+                    received_ms: now_ms,
+                    kind: PendingKind::Client {
+                        op_type,
+                        multi_ops: Vec::new(),
+                    },
+                },
+            );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queue.push_back(Queued::Write(key));
+            }
         } else if is_write {
             self.propose_txn(
                 conn,
@@ -658,6 +696,27 @@ impl NodeCore {
                         done: false,
                     });
                 }
+            }
+            OpRequest::Sync(_)
+                if self.zab.role() == Role::Leading
+                    && self.zab.voter_count() > 1
+                    && self.zab.last_delivered() < self.zab.last_committed()
+                    && !self.sessions.get(sid).is_some_and(|s| s.closing) =>
+            {
+                // A leader can lag its own commits: a quorum of followers may have acked a
+                // proposal before this leader's fsync finished, and a follower's client may
+                // already have its answer. The sync waits until those commits are applied.
+                self.synced_waiting
+                    .push_back((self.zab.last_committed(), conn));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Sync {
+                        xid,
+                        req,
+                        received_ms: now_ms,
+                        done: false,
+                    });
+                }
+                self.release_syncs();
             }
             _ => {
                 // ZooKeeper's prep checks the session of reads too (checkSession): once a
@@ -860,6 +919,82 @@ impl NodeCore {
     /// Leader: a request a learner forwarded: prep it with the learner's auth ids and
     /// propose it (nobody here waits for the reply; the learner answers its client).
     fn forwarded(&mut self, from: ServerId, data: Bytes) {
+        // ZooKeeper's leader queues learner requests in its pipeline rather than refusing
+        // them (the protocol has no negative answer to a REQUEST). Here the queue is bounded
+        // and waits while zab is Busy; everything behind a queued REQUEST queues too, so
+        // each learner's requests keep their order.
+        if !self.forward_backlog.is_empty() || self.zab.next_zxid() == Err(ProposeError::Busy) {
+            if self.forward_backlog_bytes + data.len() > FORWARD_BACKLOG_MAX_BYTES {
+                tracing::warn!(
+                    from = from.0,
+                    "leader overloaded: forwarded request dropped (the learner times it out)"
+                );
+                return;
+            }
+            self.forward_backlog_bytes += data.len();
+            self.forward_backlog.push_back((from, data));
+            return;
+        }
+        self.order_forwarded(from, data);
+    }
+
+    /// Learner: a forwarded write still unanswered after its session's timeout (at least
+    /// `FORWARDED_TIMEOUT_FLOOR_MS`) was lost
+    /// (the leader dropped it, overloaded, or lost it with a connection): close the client's
+    /// connection. The client sees a connection loss (outcome unknown, as for any loss),
+    /// reconnects with its session and retries or checks; it never hangs. A commit that
+    /// still arrives is applied and answers nobody.
+    fn time_out_forwarded(&mut self) {
+        let now = self.now_ms;
+        let max = self.config.max_session_timeout_ms;
+        let stale: Vec<(WriteKey, Option<ConnId>)> = self
+            .pending
+            .iter()
+            .filter(|(&(sid, _), w)| {
+                let limit = self
+                    .sessions
+                    .get(SessionId(sid))
+                    .map_or(max, |s| s.timeout_ms);
+                now - w.received_ms > i64::from(limit).max(FORWARDED_TIMEOUT_FLOOR_MS)
+            })
+            .map(|(&k, w)| (k, w.conn))
+            .collect();
+        for (key, conn) in stale {
+            self.pending.remove(&key);
+            if let Some(conn) = conn.filter(|c| self.conns.contains_key(c)) {
+                tracing::warn!(
+                    conn,
+                    session = %SessionId(key.0),
+                    cxid = key.1,
+                    "forwarded write unanswered past the session timeout; closing the connection"
+                );
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Leader: orders queued forwarded requests while zab has room.
+    fn drain_forward_backlog(&mut self) {
+        while !self.forward_backlog.is_empty() {
+            match self.zab.next_zxid() {
+                Ok(_) => {}
+                Err(ProposeError::Busy) => return,
+                Err(_) => {
+                    // Not leading any more: the learners re-sync and their clients retry.
+                    self.forward_backlog.clear();
+                    self.forward_backlog_bytes = 0;
+                    return;
+                }
+            }
+            let Some((from, data)) = self.forward_backlog.pop_front() else {
+                return;
+            };
+            self.forward_backlog_bytes -= data.len();
+            self.order_forwarded(from, data);
+        }
+    }
+
+    fn order_forwarded(&mut self, from: ServerId, data: Bytes) {
         let parsed = jute::quorum::unpack_request(data)
             .map_err(|e| e.to_string())
             .and_then(|(ids, mut rest)| {
@@ -886,8 +1021,8 @@ impl NodeCore {
             return;
         }
         let Ok(zxid) = self.zab.next_zxid() else {
-            // Busy or no longer leading: the learner's client times out and retries (the
-            // REQUEST has no negative answer in the protocol).
+            // No longer leading (Busy was queued by `forwarded`): the learner loses its
+            // leader and closes its clients' connections.
             tracing::warn!(
                 from = from.0,
                 "cannot order a forwarded request now; dropped"
@@ -1014,9 +1149,25 @@ impl NodeCore {
         }
     }
 
-    /// Learner: the leader's SYNC answer completes the oldest forwarded sync.
+    /// Learner: the leader's SYNC answer completes the oldest forwarded sync once this
+    /// member applied everything committed before the answer (ZooKeeper's CommitProcessor
+    /// orders the sync behind those commits), so the client then reads them.
     fn synced(&mut self) {
-        while let Some(conn) = self.pending_syncs.pop_front() {
+        if let Some(conn) = self.pending_syncs.pop_front() {
+            self.synced_waiting
+                .push_back((self.zab.last_committed(), conn));
+            self.release_syncs();
+        }
+    }
+
+    /// Completes the answered syncs (learner) or the syncs waiting on the leader's own
+    /// commits whose commits are applied.
+    fn release_syncs(&mut self) {
+        while let Some(&(upto, conn)) = self.synced_waiting.front() {
+            if self.zab.last_delivered() < upto {
+                return;
+            }
+            self.synced_waiting.pop_front();
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
@@ -1028,7 +1179,6 @@ impl NodeCore {
                 *done = true;
             }
             self.pump(conn);
-            return;
         }
     }
 
@@ -1056,6 +1206,9 @@ impl NodeCore {
         }
         self.pending.clear();
         self.pending_syncs.clear();
+        self.synced_waiting.clear();
+        self.forward_backlog.clear();
+        self.forward_backlog_bytes = 0;
         self.revalidating.clear();
         self.touched.clear();
         self.creating.clear();
@@ -1127,8 +1280,13 @@ impl NodeCore {
             body: txn_type_and_body,
             digest: None,
         };
-        match self.zab.propose(txn.to_bytes()) {
-            Ok(z) => debug_assert_eq!(z, zxid),
+        let bytes = txn.to_bytes();
+        let size = bytes.len();
+        match self.zab.propose(bytes) {
+            Ok(z) => {
+                debug_assert_eq!(z, zxid);
+                self.counters.record_proposal(size);
+            }
             Err(e) => {
                 tracing::warn!(?e, "proposal refused after next_zxid succeeded");
                 self.close_conn(conn);
@@ -1161,6 +1319,7 @@ impl NodeCore {
         self.now_ms = now_ms;
         self.zab.persisted(seq);
         self.drain_zab();
+        self.drain_forward_backlog();
     }
 
     /// Time passes: expire sessions whose lease ran out; reap empty containers/TTL nodes.
@@ -1168,6 +1327,10 @@ impl NodeCore {
         self.now_ms = now_ms;
         self.zab.tick();
         self.drain_zab();
+        self.drain_forward_backlog();
+        if self.is_learner() {
+            self.time_out_forwarded();
+        }
         if self.is_learner() && !self.touched.is_empty() {
             let touches: Vec<SessionTouch> = self
                 .touched
@@ -1257,7 +1420,10 @@ impl NodeCore {
                 zab::Output::Persist { seq, op } => {
                     self.outputs.push_back(Output::Persist { seq, op })
                 }
-                zab::Output::Deliver(p) => self.apply(p),
+                zab::Output::Deliver(p) => {
+                    self.apply(p);
+                    self.release_syncs();
+                }
                 zab::Output::RoleChanged {
                     role,
                     epoch,

@@ -11,6 +11,17 @@ pub struct ServerCounters {
     pub latency_sum_ms: i64,
     pub latency_count: u64,
     pub auth_failed: u64,
+    /// Leader: sizes in bytes of the proposals it made (`srvr`'s "Proposal sizes
+    /// last/min/max", `mntr`'s zk_*_proposal_size), `None` before the first.
+    pub proposal_sizes: Option<ProposalSizes>,
+}
+
+/// Last, smallest and largest proposal size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposalSizes {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
 }
 
 impl ServerCounters {
@@ -32,6 +43,22 @@ impl ServerCounters {
 
     pub fn reset(&mut self) {
         *self = ServerCounters::default();
+    }
+
+    pub fn record_proposal(&mut self, bytes: usize) {
+        let n = bytes as i64;
+        self.proposal_sizes = Some(match self.proposal_sizes {
+            None => ProposalSizes {
+                last: n,
+                min: n,
+                max: n,
+            },
+            Some(p) => ProposalSizes {
+                last: n,
+                min: p.min.min(n),
+                max: p.max.max(n),
+            },
+        });
     }
 }
 

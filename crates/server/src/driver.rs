@@ -128,6 +128,8 @@ pub struct Peers {
     pub lost: Vec<ServerId>,
     /// The role zab last announced (for the four-letter words).
     pub role: zab::Role,
+    /// Wall clock (ms) of that announcement (`mntr`'s zk_leader_uptime).
+    pub role_since_ms: i64,
 }
 
 async fn recv_opt<T>(rx: Option<&mut mpsc::Receiver<T>>) -> Option<T> {
@@ -426,6 +428,7 @@ impl Driver {
                 Output::RoleChanged { role, .. } => {
                     if let Some(p) = self.peers.as_mut() {
                         p.role = role;
+                        p.role_since_ms = now_ms();
                         if self.node.is_serving() {
                             for c in p.conns.values() {
                                 let _ = c.set_read_timeout(p.sync_timeout);

@@ -177,6 +177,7 @@ async fn start_peers(config: &Config, tick: Duration) -> Result<driver::Peers, S
         conns: HashMap::new(),
         lost: Vec::new(),
         role: zab::Role::Looking,
+        role_since_ms: driver::now_ms(),
     })
 }
 

@@ -70,7 +70,18 @@ fn server_stats(d: &Driver) -> fourlw::ServerStats {
         zxid: d.node.last_zxid().0,
         mode: mode(d),
         node_count: d.node.tree().node_count() as u64,
-        proposal_sizes: fourlw::ProposalSizes::default(),
+        proposal_sizes: proposal_sizes(d),
+    }
+}
+
+fn proposal_sizes(d: &Driver) -> fourlw::ProposalSizes {
+    match d.node.counters.proposal_sizes {
+        Some(p) => fourlw::ProposalSizes {
+            last: p.last,
+            min: p.min,
+            max: p.max,
+        },
+        None => fourlw::ProposalSizes::NONE,
     }
 }
 
@@ -184,11 +195,37 @@ fn mntr(d: &Driver) -> String {
             Int(d.node.zab().current_epoch() as i64),
         ),
     ];
+    let mut others = others;
+    let mut leader = None;
+    if d.info.config.is_quorum() {
+        let z = d.node.zab();
+        others.push(("quorum_size".to_string(), Int(z.voter_count() as i64)));
+        if let Some(l) = z.learner_counts() {
+            leader = Some(fourlw::LeaderMntr {
+                learners: l.learners as u64,
+                synced_followers: l.synced_followers as u64,
+                pending_syncs: l.pending_syncs as u64,
+                proposal_sizes: proposal_sizes(d),
+            });
+            let since = d.peers.as_ref().map_or(now, |p| p.role_since_ms);
+            others.extend([
+                ("learners".to_string(), Int(l.learners as i64)),
+                ("synced_non_voting_followers".to_string(), Int(0)),
+                (
+                    "synced_observers".to_string(),
+                    Int(l.synced_observers as i64),
+                ),
+                ("leader_uptime".to_string(), Int(now - since)),
+            ]);
+        }
+    }
     let m = fourlw::MntrStats {
         version: fourlw::version_string(),
         server_state: mode(d),
         peer_state: d.info.config.is_quorum().then(|| peer_state(d)),
-        observer_master_id: None,
+        observer_master_id: (d.node.zab().role() == zab::Role::Observing)
+            .then(|| d.node.zab().leader().map(|l| l.0 as i64))
+            .flatten(),
         latency: latency(d),
         packets_received: d.node.counters.packets_received,
         packets_sent: d.node.counters.packets_sent,
@@ -201,7 +238,7 @@ fn mntr(d: &Driver) -> String {
         open_file_descriptor_count: open_fds,
         max_file_descriptor_count: max_fds,
         fsync_threshold_exceed_count: pm.fsync_threshold_exceeded,
-        leader: None,
+        leader,
         others,
     };
     fourlw::mntr(&m)

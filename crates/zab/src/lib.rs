@@ -106,6 +106,20 @@ pub struct Proposal {
     pub txn: Bytes,
 }
 
+/// A leader's learners as `mntr` reports them (ZooKeeper's zk_learners, zk_synced_followers,
+/// zk_synced_observers, zk_pending_syncs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LearnerCounts {
+    /// Learners with a quorum connection (synced or not), followers and observers.
+    pub learners: usize,
+    /// Followers past NEWLEADER: they count toward commits.
+    pub synced_followers: usize,
+    /// Observers past NEWLEADER: they get INFORMs.
+    pub synced_observers: usize,
+    /// Learners' syncs waiting for earlier proposals to commit.
+    pub pending_syncs: usize,
+}
+
 /// A sequence number for persist requests; `persisted(seq)` acknowledges all up to `seq`.
 pub type PersistSeq = u64;
 
@@ -455,6 +469,36 @@ impl Zab {
             Role::Following | Role::Observing => self.learner.as_ref().map(|l| l.leader),
             Role::Looking => None,
         }
+    }
+    /// Leading: the learners (for `mntr`); `None` otherwise.
+    pub fn learner_counts(&self) -> Option<LearnerCounts> {
+        let l = self.leader.as_ref()?;
+        let synced = |h: &&discovery::Handler| {
+            matches!(
+                h.stage,
+                discovery::Stage::NewLeaderAcked | discovery::Stage::Broadcast
+            )
+        };
+        Some(LearnerCounts {
+            learners: l.handlers.len(),
+            synced_followers: l
+                .handlers
+                .values()
+                .filter(|h| !h.observer)
+                .filter(synced)
+                .count(),
+            synced_observers: l
+                .handlers
+                .values()
+                .filter(|h| h.observer)
+                .filter(synced)
+                .count(),
+            pending_syncs: l.pending_syncs.len(),
+        })
+    }
+    /// The number of voters (ZooKeeper's zk_quorum_size).
+    pub fn voter_count(&self) -> usize {
+        self.config.voters.len()
     }
     /// True when this member may answer clients (Broadcast phase).
     pub fn is_serving(&self) -> bool {

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/samuel/go-zookeeper/zk"
@@ -32,9 +33,19 @@ const wait = 10 * time.Second
 var (
 	hosts      = flag.String("hosts", os.Getenv("ZK_HOSTS"), "host:port of the server")
 	skipExpiry = flag.Bool("skip-expiry", false, "skip the (slow, ~8 s) session expiry check")
-	checks     int64
-	root       string
+	// Failover mode (an ensemble test drives it): kill these members by PID and hand
+	// over between phases through files in --failover-dir.
+	failoverDir = flag.String("failover-dir", "", "run only the failover test, handing over through this directory")
+	followerPid = flag.Int("follower-pid", 0, "failover: the follower listed first in --hosts")
+	leaderPid   = flag.Int("leader-pid", 0, "failover: the leader, listed second")
+	checks      int64
+	root        string
 )
+
+// servers splits --hosts ("h1:p1,h2:p2,...") into go-zookeeper's server list.
+func servers() []string {
+	return strings.Split(*hosts, ",")
+}
 
 type failure struct{ msg string }
 
@@ -54,7 +65,7 @@ type quietLogger struct{}
 func (quietLogger) Printf(string, ...interface{}) {}
 
 func connect(opts ...func(*zk.Conn)) *zk.Conn {
-	c, ev, err := zk.Connect([]string{*hosts}, 10*time.Second, zk.WithLogger(quietLogger{}))
+	c, ev, err := zk.Connect(servers(), 10*time.Second, zk.WithLogger(quietLogger{}))
 	must(err, "connect")
 	deadline := time.After(wait)
 	for {
@@ -71,6 +82,13 @@ func connect(opts ...func(*zk.Conn)) *zk.Conn {
 			check(false, "no session within %v", wait)
 		}
 	}
+}
+
+// catchUp makes c's server apply everything committed so far (against an ensemble c may
+// sit on another member than the session that just wrote): ZooKeeper's sync.
+func catchUp(c *zk.Conn, path string) {
+	_, err := c.Sync(path)
+	must(err, "sync")
 }
 
 func waitEvent(ch <-chan zk.Event, what string) zk.Event {
@@ -93,6 +111,7 @@ func testCRUDWatches() {
 	_, err = a.Create(p, nil, 0, zk.WorldACL(zk.PermAll))
 	check(err == zk.ErrNodeExists, "NodeExists expected, got %v", err)
 
+	catchUp(b, p)
 	data, st, dataW, err := b.GetW(p)
 	must(err, "getw")
 	check(string(data) == "v0" && st.Version == 0, "get data %q v%d", data, st.Version)
@@ -266,6 +285,7 @@ func testEphemeralCleanup() {
 	p := root + "/eph"
 	_, err := a.Create(p, []byte("x"), zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	must(err, "create ephemeral")
+	catchUp(b, p)
 	_, st, w, err := b.GetW(p)
 	must(err, "getw eph")
 	check(st.EphemeralOwner == a.SessionID(), "ephemeralOwner %x vs session %x", st.EphemeralOwner, a.SessionID())
@@ -288,6 +308,7 @@ func testACL() {
 	p := root + "/acl"
 	_, err := a.Create(p, []byte("s"), 0, zk.DigestACL(zk.PermAll, "alice", "secret"))
 	must(err, "create acl")
+	catchUp(b, p)
 	_, _, err = b.Get(p)
 	check(err == zk.ErrNoAuth, "NoAuth expected, got %v", err)
 	d, _, err := a.Get(p)
@@ -330,7 +351,7 @@ func (d *cutDialer) cut(block bool) {
 
 func testSessionExpiry() {
 	d := &cutDialer{}
-	a, ev, err := zk.Connect([]string{*hosts}, 4*time.Second, zk.WithDialer(d.dial), zk.WithLogger(quietLogger{}))
+	a, ev, err := zk.Connect(servers(), 4*time.Second, zk.WithDialer(d.dial), zk.WithLogger(quietLogger{}))
 	must(err, "connect (expiry)")
 	defer a.Close()
 	for e := range ev {
@@ -343,6 +364,7 @@ func testSessionExpiry() {
 	p := root + "/expire-me"
 	_, err = a.Create(p, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
 	must(err, "create ephemeral (expiry)")
+	catchUp(b, p)
 	_, _, w, err := b.ExistsW(p)
 	must(err, "existsw")
 	d.cut(true) // no pings reach the server any more
@@ -389,6 +411,12 @@ func main() {
 		fmt.Println("FAIL: --hosts required")
 		os.Exit(2)
 	}
+	if *failoverDir != "" {
+		if !run("failover", testFailover) {
+			os.Exit(1)
+		}
+		return
+	}
 	rand.Seed(time.Now().UnixNano())
 	root = fmt.Sprintf("/gozk-%08x", rand.Uint32())
 	failed := 0
@@ -425,4 +453,154 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// orderedHosts tries the servers in --hosts order (go-zookeeper shuffles the list before
+// it reaches a HostProvider, so Init ignores its argument), so the test knows which member
+// the session starts on.
+type orderedHosts struct {
+	servers []string
+	next    int
+	tried   int
+}
+
+func (h *orderedHosts) Init([]string) error { h.servers = servers(); return nil }
+func (h *orderedHosts) Len() int            { return len(h.servers) }
+func (h *orderedHosts) Next() (string, bool) {
+	s := h.servers[h.next]
+	h.next = (h.next + 1) % len(h.servers)
+	h.tried++
+	return s, h.tried > len(h.servers)
+}
+func (h *orderedHosts) Connected() { h.tried = 0 }
+
+// retryOp retries an operation through an election (connection closed / lost).
+func retryOp(what string, f func() error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		check(time.Now().Before(deadline), "%s: %v", what, err)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// testFailover: one session on the follower listed first; kill -9 that follower, then
+// (after the driver restarted it) the leader. The session and its ephemeral survive, and
+// watches set before each crash fire after it (go-zookeeper re-arms them with SetWatches).
+func testFailover() {
+	c, ev, err := zk.Connect(servers(), 10*time.Second, zk.WithLogger(quietLogger{}), zk.WithHostProvider(&orderedHosts{}))
+	must(err, "connect")
+	defer c.Close()
+	states := make(chan zk.State, 256)
+	go func() {
+		for e := range ev {
+			if e.Type == zk.EventSession {
+				select {
+				case states <- e.State:
+				default:
+				}
+			}
+		}
+	}()
+	waitState := func(want zk.State, what string) {
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case s := <-states:
+				check(s != zk.StateExpired, "%s: session expired", what)
+				if s == want {
+					return
+				}
+			case <-deadline:
+				check(false, "%s: no %v within 30s", what, want)
+			}
+		}
+	}
+	waitState(zk.StateHasSession, "connect")
+	sid := c.SessionID()
+	other, oev, err := zk.Connect(servers(), 10*time.Second, zk.WithLogger(quietLogger{}))
+	must(err, "connect other")
+	defer other.Close()
+	go func() {
+		for range oev {
+		}
+	}()
+	acl := zk.WorldACL(zk.PermAll)
+	_, err = c.Create("/gofo-eph", nil, zk.FlagEphemeral, acl)
+	must(err, "create ephemeral")
+	_, err = c.Create("/gofo-w", []byte("0"), 0, acl)
+	must(err, "create /gofo-w")
+	_, err = c.Create("/gofo-kids", nil, 0, acl)
+	must(err, "create /gofo-kids")
+	_, _, dataW, err := c.GetW("/gofo-w")
+	must(err, "getw")
+	_, _, existW, err := c.ExistsW("/gofo-x")
+	must(err, "existsw")
+	_, _, childW, err := c.ChildrenW("/gofo-kids")
+	must(err, "childrenw")
+	fmt.Println("connected to", c.Server())
+	check(c.Server() == servers()[0], "connected to %s, not the first host %s", c.Server(), servers()[0])
+
+	crash := func(pid int, what string) {
+		check(syscall.Kill(pid, syscall.SIGKILL) == nil, "kill %s", what)
+		waitState(zk.StateDisconnected, what+" crash noticed")
+		waitState(zk.StateHasSession, what+" crash: reconnected")
+		check(c.SessionID() == sid, "%s crash: session changed", what)
+		retryOp("exists ephemeral", func() error {
+			ok, _, err := other.Exists("/gofo-eph")
+			if err == nil && !ok {
+				check(false, "%s crash: ephemeral lost", what)
+			}
+			return err
+		})
+	}
+	expect := func(ch <-chan zk.Event, t zk.EventType, what string) {
+		select {
+		case e := <-ch:
+			check(e.Type == t, "%s: got %+v", what, e)
+		case <-time.After(15 * time.Second):
+			check(false, "%s: watch set before the crash never fired", what)
+		}
+	}
+
+	crash(*followerPid, "follower")
+	fmt.Println("after the follower crash: on", c.Server())
+	retryOp("set /gofo-w", func() error { _, err := other.Set("/gofo-w", []byte("1"), -1); return err })
+	retryOp("create /gofo-x", func() error {
+		_, err := other.Create("/gofo-x", nil, 0, acl)
+		if err == zk.ErrNodeExists {
+			return nil
+		}
+		return err
+	})
+	expect(dataW, zk.EventNodeDataChanged, "data watch")
+	expect(existW, zk.EventNodeCreated, "exists watch")
+
+	f, err := os.Create(*failoverDir + "/killed1")
+	must(err, "handoff file")
+	f.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(*failoverDir + "/go2"); err == nil {
+			break
+		}
+		check(time.Now().Before(deadline), "no go2 from the test")
+		if _, err := os.Stat(*failoverDir + "/abort"); err == nil {
+			check(false, "the test aborted")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	crash(*leaderPid, "leader")
+	retryOp("create child", func() error {
+		_, err := other.Create("/gofo-kids/a", nil, 0, acl)
+		if err == zk.ErrNodeExists {
+			return nil
+		}
+		return err
+	})
+	expect(childW, zk.EventNodeChildrenChanged, "child watch")
 }

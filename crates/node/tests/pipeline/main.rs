@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod ensemble;
 mod errors;
 mod misc;
 mod order;
