@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 
 export CARGO_TERM_COLOR=never
+# Simulation budget per randomized ensemble test (3 voters + observer, 5 voters + observer; they
+# run in parallel): about 2,000 seeds in all on 2 cores. SIM_SECONDS=600 for a longer soak;
+# SIM_SEED=n replays one seed.
+export SIM_SECONDS=${SIM_SECONDS:-75}
 # Build the binaries the integration tests start once, before the tests run in parallel.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
