@@ -14,12 +14,14 @@
 # after that, and restart time with 1M znodes (start -> first successful read).
 #
 # Usage: benches/compare.sh [--quick] [--only zookeeper|zkserver] [--rounds N] [--keep]
-#                           [--no-build] [--out DIR]
+#                           [--no-build] [--out DIR] [--ensemble]
 #   --quick     a smoke run: 1 round, 3 s per run, 10k znodes
 #   --only X    measure one server only
 #   --rounds N  rounds (default 3; at least 3 for a real comparison)
 #   --keep      keep the temporary data directories (default: removed on exit)
 #   --no-build  use the binaries already in target/release
+#   --ensemble  3-member ensembles on 127.0.0.1 instead: read/write/mixed with sessions over
+#               all three members, then leader failover (kill -9 -> first write; see README)
 # Environment:
 #   ZK_HOME        Debian's ZooKeeper (default /usr/share/zookeeper)
 #   ZK_JVMFLAGS    extra JVM flags for ZooKeeper, e.g. -Xmx2g (default none: the JVM's own default)
@@ -54,7 +56,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --out) OUT=${2:-}; shift ;;
         --ensemble) ENSEMBLE=1 ;;
-        -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -244,15 +246,23 @@ record() {
 # bench SERVER ROUND CASE ARGS...: runs zkbench, keeps its line in RAW; a failed run is
 # recorded (its status says why) and the matrix goes on.
 # CPU time (user + system, in clock ticks) the server process has used so far.
+# In ensemble mode (CPU_PIDS set) the sum over the members.
+BENCH_HOSTS=""
+CPU_PIDS=()
 server_cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat" 2>/dev/null || echo 0
+    local p t=0 v
+    for p in "${CPU_PIDS[@]:-$SERVER_PID}"; do
+        v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
 }
 
 bench() {
     local server=$1 round=$2 case=$3 line rc=0 cpu0 cpu1 ops
     shift 3
     cpu0=$(server_cpu_ticks)
-    line=$("$ZKBENCH" --hosts "127.0.0.1:$SERVER_PORT" --seed "$round" "$@") || rc=$?
+    line=$("$ZKBENCH" --hosts "${BENCH_HOSTS:-127.0.0.1:$SERVER_PORT}" --seed "$round" "$@") || rc=$?
     cpu1=$(server_cpu_ticks)
     # Server CPU per operation: what the server itself spends, whoever else (the load
     # generator, the kernel's loopback) competes for the same two cores.
@@ -366,22 +376,221 @@ run_round() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Ensemble mode (later step): 3 members of each server, the same matrix against the
-# ensemble's client ports (sessions spread over the three hosts), plus leader failover time.
-# Not implemented yet: it needs server.N lines, myid files, quorum/election ports from
-# free_port, and zkserver's ensemble support.
-run_ensemble() {
-    # ENSEMBLE-TODO: start 3 members per server (zoo.cfg with server.1..3 on 127.0.0.1 ports,
-    # myid in each dataDir), wait for a leader (srvr), run the matrix with
-    # --hosts h1,h2,h3, kill the leader under a write load and time the recovery.
-    die "ensemble mode is not implemented yet (see run_ensemble in $0)"
+# Ensemble mode: 3 members of each server on 127.0.0.1, the throughput matrix against all three
+# client ports (zkbench spreads the sessions round-robin over them), then leader failover:
+# kill -9 the leader, time until the first successful write through the two survivors.
+
+ENS_N=3
+ENS_PIDS=()      # member i (0-based) -> PID ("" once killed)
+ENS_PORTS=()     # member i -> client port
+ENS_DIRS=()      # member i -> its directory (zoo.cfg, data/, server.log)
+
+# write_ensemble_cfgs BASEDIR: one zoo.cfg per member (the same server.N lines, its own
+# dataDir, clientPort and myid); fills ENS_PORTS and ENS_DIRS.
+write_ensemble_cfgs() {
+    local base=$1 i servers="" q e
+    ENS_PORTS=(); ENS_DIRS=()
+    for i in $(seq 1 "$ENS_N"); do
+        q=$(free_port); e=$(free_port)
+        servers+="server.$i=127.0.0.1:$q:$e"$'\n'
+        ENS_PORTS+=("$(free_port)")
+        ENS_DIRS+=("$base/m$i")
+    done
+    for i in $(seq 1 "$ENS_N"); do
+        write_cfg "${ENS_DIRS[i-1]}" "${ENS_PORTS[i-1]}"
+        {
+            echo "initLimit=10"
+            echo "syncLimit=5"
+            printf '%s' "$servers"
+        } >>"${ENS_DIRS[i-1]}/zoo.cfg"
+        echo "$i" >"${ENS_DIRS[i-1]}/data/myid"
+    done
+}
+
+# srvr_mode PORT: the member's Mode (leader, follower, ...) from the srvr 4lw; empty when it
+# does not answer (2 s bound).
+srvr_mode() {
+    python3 -c '
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
+    s.settimeout(2)
+    s.sendall(b"srvr")
+    buf = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    for line in buf.decode("utf-8", "replace").splitlines():
+        if line.startswith("Mode:"):
+            print(line.split(":", 1)[1].strip())
+except Exception:
+    pass
+' "$1" 2>/dev/null || true
+}
+
+ENS_LEADER=""    # 0-based index of the leader found by wait_quorum
+
+# wait_quorum TIMEOUT [SKIP]: until one member (SKIP, a dead member's index, aside) says
+# leader and all the others follower; sets ENS_LEADER. Returns 1 on timeout.
+wait_quorum() {
+    local timeout=$1 skip=${2:-} deadline i m leaders followers want=$ENS_N
+    [ -n "$skip" ] && want=$((ENS_N - 1))
+    deadline=$(( $(date +%s) + timeout ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        leaders=0; followers=0; ENS_LEADER=""
+        for i in $(seq 0 $((ENS_N - 1))); do
+            [ "$i" = "$skip" ] && continue
+            m=$(srvr_mode "${ENS_PORTS[i]}")
+            case "$m" in
+                leader) leaders=$((leaders + 1)); ENS_LEADER=$i ;;
+                follower) followers=$((followers + 1)) ;;
+            esac
+        done
+        if [ "$leaders" = 1 ] && [ $((leaders + followers)) = "$want" ]; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+stop_ensemble() {
+    local p
+    for p in "${ENS_PIDS[@]+"${ENS_PIDS[@]}"}"; do
+        [ -n "$p" ] || continue
+        stop_pid "$p"
+        forget_pid "$p"
+    done
+    ENS_PIDS=()
+    SERVER_PID=""
+}
+
+# ens_hosts [SKIP]: the members' client addresses, comma-separated (SKIP left out).
+ens_hosts() {
+    local i skip=${1:-} out=""
+    for i in $(seq 0 $((ENS_N - 1))); do
+        [ "$i" = "$skip" ] && continue
+        out+="${out:+,}127.0.0.1:${ENS_PORTS[i]}"
+    done
+    echo "$out"
+}
+
+ens_dump_logs() {
+    local i skip=${1:-}
+    for i in $(seq 0 $((ENS_N - 1))); do
+        [ "$i" = "$skip" ] && continue
+        log "member $((i + 1)) (mode '$(srvr_mode "${ENS_PORTS[i]}")'), end of its log:"
+        tail -n 10 "${ENS_DIRS[i]}/server.log" >&2 || true
+    done
+}
+
+run_ensemble_round() {
+    local server=$1 round=$2 base t0 t1 i
+    base="$BASE/$server-ens-r$round"
+    write_ensemble_cfgs "$base"
+    log "round $round: $server ensemble, client ports ${ENS_PORTS[*]} (data under $base)"
+
+    t0=$(now_ns)
+    ENS_PIDS=()
+    for i in $(seq 0 $((ENS_N - 1))); do
+        start_server "$server" "${ENS_DIRS[i]}"
+        ENS_PIDS+=("$SERVER_PID")
+    done
+    SERVER_PID=""
+    if ! wait_quorum 120; then
+        log "$server ensemble: no leader + $((ENS_N - 1)) followers within 120 s"
+        ens_dump_logs
+        stop_ensemble
+        return 0
+    fi
+    t1=$(now_ns)
+    record "$server" "$round" "ens_startup_to_quorum_s" s lower \
+        "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+    log "$server ensemble: leader is member $((ENS_LEADER + 1)) (port ${ENS_PORTS[ENS_LEADER]})"
+    if [ "$server" = zookeeper ] && [ "$round" = 1 ]; then
+        echo "zookeeper java command line (member 1): $(tr '\0' ' ' <"/proc/${ENS_PIDS[0]}/cmdline")" \
+            >>"$OUTDIR/env.txt"
+    fi
+
+    # Throughput and latency through all three members; server CPU is the members' sum.
+    local s w
+    BENCH_HOSTS=$(ens_hosts)
+    CPU_PIDS=("${ENS_PIDS[@]}")
+    for s in "${SESSION_COUNTS[@]}"; do
+        for w in "${RW_WORKLOADS[@]}"; do
+            bench "$server" "$round" "ens_${w}_s$s" --workload "$w" --sessions "$s" \
+                --inflight "$INFLIGHT" --duration "$DURATION" --warmup "$WARMUP" \
+                --keys "$KEYS" --value-size "$VALUE_SIZE" --read-pct 90
+        done
+    done
+    BENCH_HOSTS=""
+    CPU_PIDS=()
+
+    # Leader failover: find the leader again (it may have changed), kill -9 it, then probe the
+    # two survivors with short single-session write runs (0.1 s, alternating start member)
+    # until one succeeds. The first write's completion is taken as
+    #   probe start + connect_s + setup_s + the probe's max write latency
+    # (an upper bound within a few ms: the first write after an election is normally the
+    # probe's slowest).
+    if ! wait_quorum 30; then
+        log "$server ensemble: lost its quorum before the failover test"
+        ens_dump_logs
+        stop_ensemble
+        return 0
+    fi
+    local leader=$ENS_LEADER survivors tk ta line deadline attempt=0 ok=0 fo
+    survivors=$(ens_hosts "$leader")
+    log "$server ensemble: kill -9 leader member $((leader + 1)) (pid ${ENS_PIDS[leader]})"
+    tk=$(now_ns)
+    kill -KILL "${ENS_PIDS[leader]}" 2>/dev/null || true
+    wait "${ENS_PIDS[leader]}" 2>/dev/null || true
+    forget_pid "${ENS_PIDS[leader]}"
+    ENS_PIDS[leader]=""
+    deadline=$(( $(date +%s) + 60 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        attempt=$((attempt + 1))
+        ta=$(now_ns)
+        line=$("$ZKBENCH" --workload write --hosts "$survivors" --seed "$attempt" --sessions 1 \
+            --duration 0.1 --warmup 0 --keys "$KEYS" --value-size "$VALUE_SIZE" \
+            --timeout 3 2>/dev/null) || true
+        fo=$(printf '%s' "$line" | python3 -c 'import json,sys
+try:
+    r = json.load(sys.stdin)
+except Exception:
+    sys.exit(0)
+if r.get("status") == "ok" and r.get("ops", 0) > 0 and r.get("errors", 0) == 0:
+    print(r.get("connect_s", 0) + r.get("setup_s", 0) + r["latency_us"]["max"] / 1e6)')
+        if [ -n "$fo" ]; then
+            ok=1
+            break
+        fi
+        sleep 0.05
+    done
+    if [ "$ok" = 1 ]; then
+        fo=$(awk -v k="$tk" -v a="$ta" -v d="$fo" 'BEGIN { printf "%.3f", (a - k) / 1e9 + d }')
+        record "$server" "$round" "ens_failover_first_write_s" s lower "$fo"
+        record "$server" "$round" "ens_failover_probes" count lower "$attempt"
+        log "$server ensemble: first write $fo s after the leader kill ($attempt probes)"
+        if wait_quorum 30 "$leader"; then
+            log "$server ensemble: new leader is member $((ENS_LEADER + 1))"
+        else
+            log "$server ensemble: survivors did not both report leader/follower within 30 s"
+        fi
+    else
+        log "$server ensemble: no successful write within 60 s of the leader kill"
+        ens_dump_logs "$leader"
+    fi
+
+    stop_ensemble
+    if [ "$KEEP" != 1 ]; then rm -rf "$base"; fi
 }
 
 # ---------------------------------------------------------------------------------------------
 
 main() {
     prerequisites
-    [ "$ENSEMBLE" = 1 ] && run_ensemble
     build
     [ -x "$ZKBENCH" ] || die "$ZKBENCH missing (build with cargo build --release -p bench)"
     if [[ " ${SERVERS[*]} " == *" zkserver "* ]] && [ ! -x "$ZKSERVER" ]; then
@@ -397,7 +606,7 @@ main() {
     {
         echo "date: $(date -Is)"
         echo "host: $(uname -srm), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
-        echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full), rounds $ROUNDS, servers ${SERVERS[*]}"
+        echo "mode: $([ "$QUICK" = 1 ] && echo quick || echo full)$([ "$ENSEMBLE" = 1 ] && echo ", ensemble of $ENS_N members each (initLimit=10 syncLimit=5, server.N on 127.0.0.1)"), rounds $ROUNDS, servers ${SERVERS[*]}"
         echo "runs: duration ${DURATION}s warmup ${WARMUP}s inflight $INFLIGHT keys $KEYS value ${VALUE_SIZE}B watchers $WATCHERS loads ${LOADS[*]}"
         echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (dirty)')"
         echo "temp base: $BASE ($(df -h --output=source,fstype "$BASE" | tail -n 1 | tr -s ' '))"
@@ -414,7 +623,11 @@ main() {
     local round server
     for round in $(seq 1 "$ROUNDS"); do
         for server in "${SERVERS[@]}"; do
-            run_round "$server" "$round"
+            if [ "$ENSEMBLE" = 1 ]; then
+                run_ensemble_round "$server" "$round"
+            else
+                run_round "$server" "$round"
+            fi
         done
     done
 
