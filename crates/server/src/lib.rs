@@ -220,7 +220,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         store_failed: None,
         peers,
     };
-    tokio::spawn(driver.run(events_rx, tick));
+    // The node and zab are ticked ZAB_TICKS_PER_TICK times per tickTime, so election
+    // timers (finalize wait, re-sends) work in tickTime/10 steps as ZooKeeper's 200 ms
+    // election timers do; persist.rs scales initLimit/syncLimit to match.
+    tokio::spawn(driver.run(events_rx, tick / persist::ZAB_TICKS_PER_TICK as u32));
 
     let next_conn = Arc::new(AtomicU64::new(1));
     let ip_counts = Arc::new(IpCounts::default());

@@ -26,6 +26,9 @@ use zab::{PersistOp, Zab};
 use crate::config::Config;
 use crate::driver::{now_ms, Event};
 
+/// zab (and the node) are ticked this many times per tickTime (see `serve`).
+pub const ZAB_TICKS_PER_TICK: u64 = 10;
+
 /// Bound on persist ops taken into one group commit.
 const BATCH_OPS_MAX: usize = 1000;
 /// fsyncs slower than this are counted (ZooKeeper's fsync.warningthresholdms).
@@ -374,13 +377,21 @@ pub fn start(
             .filter(|s| s.role != crate::config::PeerRole::Participant)
             .map(|s| zab::ServerId(s.id))
             .collect();
+        let per_tick = ZAB_TICKS_PER_TICK;
         let ensemble = zab::Ensemble {
             observers,
-            init_limit: config.init_limit.unwrap_or(10).max(1) as u64,
-            sync_limit: config.sync_limit.unwrap_or(5).max(1) as u64,
+            init_limit: config.init_limit.unwrap_or(10).max(1) as u64 * per_tick,
+            sync_limit: config.sync_limit.unwrap_or(5).max(1) as u64 * per_tick,
             committed_log_max: config.commit_log_count.max(1),
+            // One zab tick (tickTime/10, 200 ms at the usual 2 s tick): ZooKeeper's
+            // finalizeWait and minNotificationInterval are 200 ms.
+            finalize_wait: 1,
+            notification_interval_min: 1,
+            // ZooKeeper's maxNotificationInterval, 60 s.
+            notification_interval_max: (60_000
+                / (config.tick_time_ms.max(1) as u64 / per_tick).max(1))
+            .max(1),
             seed: now as u64 ^ my_id.0.rotate_left(29),
-            ..zab::Ensemble::default()
         };
         // The durable log's last entries, so that as a leader this member serves DIFF
         // to learners just behind it (the rest get SNAP).
