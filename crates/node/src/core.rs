@@ -225,6 +225,19 @@ fn invalid_session_response(read_only_byte: Option<bool>) -> ConnectResponse {
     }
 }
 
+/// The handshake answer for a live session: its id, negotiated timeout and password (a pure
+/// function of the id), mirroring the client's readOnly byte.
+fn session_response(sid: SessionId, timeout_ms: i32, read_only_byte: Option<bool>) -> Bytes {
+    let pw = jute::password::session_password(sid.0);
+    record_frame(&ConnectResponse {
+        protocol_version: 0,
+        time_out: timeout_ms,
+        session_id: sid.0,
+        passwd: Bytes::copy_from_slice(&pw),
+        read_only: read_only_byte.map(|_| false),
+    })
+}
+
 fn frame_of(hdr: &ReplyHeader, body: &[u8]) -> Bytes {
     let mut buf = BytesMut::with_capacity(20 + body.len());
     write_frame(&mut buf, |b| {
@@ -540,13 +553,7 @@ impl NodeCore {
         if let Some(s) = self.sessions.get_mut(sid) {
             s.conn = Some(conn);
         }
-        let frame = record_frame(&ConnectResponse {
-            protocol_version: 0,
-            time_out: timeout_ms,
-            session_id: sid.0,
-            passwd: Bytes::copy_from_slice(&expected),
-            read_only: ro.map(|_| false),
-        });
+        let frame = session_response(sid, timeout_ms, ro);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.queue.push_back(Queued::Ready {
                 frame,
@@ -1123,17 +1130,7 @@ impl NodeCore {
             let timeout_ms = *timeout_ms;
             let ro = c.read_only_byte;
             let (frame, close) = if r.valid {
-                let pw = jute::password::session_password(sid.0);
-                (
-                    record_frame(&ConnectResponse {
-                        protocol_version: 0,
-                        time_out: timeout_ms,
-                        session_id: sid.0,
-                        passwd: Bytes::copy_from_slice(&pw),
-                        read_only: ro.map(|_| false),
-                    }),
-                    false,
-                )
+                (session_response(sid, timeout_ms, ro), false)
             } else {
                 (record_frame(&invalid_session_response(ro)), true)
             };
@@ -1571,17 +1568,7 @@ impl NodeCore {
                             s.conn = Some(conn);
                         }
                         let ro = self.conns.get(&conn).and_then(|c| c.read_only_byte);
-                        let pw = jute::password::session_password(sid.0);
-                        (
-                            record_frame(&ConnectResponse {
-                                protocol_version: 0,
-                                time_out: timeout_ms,
-                                session_id: sid.0,
-                                passwd: Bytes::copy_from_slice(&pw),
-                                read_only: ro.map(|_| false),
-                            }),
-                            false,
-                        )
+                        (session_response(sid, timeout_ms, ro), false)
                     }
                     _ => {
                         let ro = self.conns.get(&conn).and_then(|c| c.read_only_byte);

@@ -33,12 +33,15 @@ struct Member {
     awaiting: HashSet<ConnId>,
 }
 
+/// Decides, per (from, to, message), whether the simulated network drops it.
+type DropRule = Box<dyn Fn(ServerId, ServerId, &Message) -> bool>;
+
 struct Cluster {
     m: Vec<Member>,
     now: i64,
     net: VecDeque<(ServerId, ServerId, Message)>,
     /// Drops quorum messages for which this returns true.
-    drop: Box<dyn Fn(ServerId, ServerId, &Message) -> bool>,
+    drop: DropRule,
 }
 
 fn id(i: usize) -> ServerId {
