@@ -1609,57 +1609,51 @@ impl NodeCore {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            match c.queue.front() {
-                None
-                | Some(Queued::Write(_))
-                | Some(Queued::Revalidate { .. })
-                | Some(Queued::Sync { done: false, .. }) => return,
-                Some(Queued::Sync { .. }) => {
-                    if let Some(Queued::Sync {
+            // Writes, reconnects and forwarded syncs wait for their answer; anything else
+            // at the front can be answered now.
+            let waiting = matches!(
+                c.queue.front(),
+                None | Some(Queued::Write(_))
+                    | Some(Queued::Revalidate { .. })
+                    | Some(Queued::Sync { done: false, .. })
+            );
+            if waiting {
+                return;
+            }
+            match c.queue.pop_front() {
+                Some(Queued::Sync {
+                    xid,
+                    req,
+                    received_ms,
+                    ..
+                })
+                | Some(Queued::Read {
+                    xid,
+                    req,
+                    received_ms,
+                }) => self.serve_read(conn, xid, req, received_ms),
+                Some(Queued::Ready { frame, close }) => {
+                    self.counters.packets_sent += 1;
+                    self.outputs.push_back(Output::Send { conn, frame });
+                    if close {
+                        self.close_conn(conn);
+                        return;
+                    }
+                }
+                Some(Queued::Fail { xid, err }) => {
+                    let zxid = self.tree.last_processed_zxid().0;
+                    let hdr = ReplyHeader {
                         xid,
-                        req,
-                        received_ms,
-                        ..
-                    }) = c.queue.pop_front()
-                    {
-                        self.serve_read(conn, xid, req, received_ms);
-                    }
+                        zxid,
+                        err: err.code(),
+                    };
+                    self.counters.packets_sent += 1;
+                    self.outputs.push_back(Output::Send {
+                        conn,
+                        frame: frame_of(&hdr, &[]),
+                    });
                 }
-                Some(Queued::Ready { .. }) => {
-                    if let Some(Queued::Ready { frame, close }) = c.queue.pop_front() {
-                        self.counters.packets_sent += 1;
-                        self.outputs.push_back(Output::Send { conn, frame });
-                        if close {
-                            self.close_conn(conn);
-                            return;
-                        }
-                    }
-                }
-                Some(Queued::Fail { .. }) => {
-                    if let Some(Queued::Fail { xid, err }) = c.queue.pop_front() {
-                        let zxid = self.tree.last_processed_zxid().0;
-                        let frame = frame_of(
-                            &ReplyHeader {
-                                xid,
-                                zxid,
-                                err: err.code(),
-                            },
-                            &[],
-                        );
-                        self.counters.packets_sent += 1;
-                        self.outputs.push_back(Output::Send { conn, frame });
-                    }
-                }
-                Some(Queued::Read { .. }) => {
-                    if let Some(Queued::Read {
-                        xid,
-                        req,
-                        received_ms,
-                    }) = c.queue.pop_front()
-                    {
-                        self.serve_read(conn, xid, req, received_ms);
-                    }
-                }
+                _ => return,
             }
         }
     }
