@@ -400,7 +400,9 @@ pub fn start(
             .iter()
             .map(|e| zab::Proposal {
                 zxid: e.zxid,
-                txn: e.txn.clone(),
+                // Copied: a slice would keep the whole segment buffer (64 MiB when
+                // preallocated) alive for as long as zab keeps this proposal.
+                txn: bytes::Bytes::copy_from_slice(&e.txn),
             })
             .collect();
         Zab::with_ensemble(
