@@ -130,7 +130,8 @@ impl Drop for Ensemble {
 }
 
 impl Ensemble {
-    fn new(kind: Kind) -> Ensemble {
+    /// Three members of `kind` with read-only mode on, and `localSessionsEnabled` as given.
+    fn new(kind: Kind, local_sessions: bool) -> Ensemble {
         let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = std::env::temp_dir().join(format!(
             "zkserver-readonly-{kind:?}-{}-{}",
@@ -170,7 +171,7 @@ impl Ensemble {
                 let cfg = format!(
                     "{timing}dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
                      4lw.commands.whitelist=*\nmaxClientCnxns=0\nadmin.enableServer=false\n\
-                     readonlymode.enabled=true\nlocalSessionsEnabled=true\n{servers}",
+                     readonlymode.enabled=true\nlocalSessionsEnabled={local_sessions}\n{servers}",
                     dir.display(),
                     ports[i]
                 );
@@ -260,7 +261,7 @@ fn kazoo_script() -> PathBuf {
 fn scenario(kind: Kind) -> Observed {
     support::require_path(support::PYTHON, "python3 (/usr/bin/python3)");
     let mut obs = Observed::new();
-    let mut e = Ensemble::new(kind);
+    let mut e = Ensemble::new(kind, true);
     for m in &mut e.members {
         m.start();
     }
@@ -468,5 +469,77 @@ fn read_only_mode_matches_apache_zookeeper() {
     assert!(
         diffs.is_empty(),
         "read-only mode differs from Apache ZooKeeper 3.8: {diffs:#?}"
+    );
+}
+
+/// A raw handshake asking for a new read-only session: "closed", or what came back.
+fn raw_read_only_handshake(port: u16) -> String {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes()); // protocolVersion
+    body.extend_from_slice(&0i64.to_be_bytes()); // lastZxidSeen
+    body.extend_from_slice(&10_000i32.to_be_bytes()); // timeOut
+    body.extend_from_slice(&0i64.to_be_bytes()); // sessionId
+    body.extend_from_slice(&16i32.to_be_bytes());
+    body.extend_from_slice(&[0u8; 16]); // passwd
+    body.push(1); // readOnly
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&(body.len() as i32).to_be_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    if got.len() < 4 {
+        return "closed".into();
+    }
+    let n = i32::from_be_bytes(got[0..4].try_into().unwrap()) as usize;
+    let frame = &got[4..(4 + n).min(got.len())];
+    if frame.len() == 16 {
+        // A ReplyHeader (xid, zxid, err) where a ConnectResponse belongs.
+        let err = i32::from_be_bytes(frame[12..16].try_into().unwrap());
+        return format!("reply header with err {err}");
+    }
+    format!("a {}-byte frame", frame.len())
+}
+
+/// Without localSessionsEnabled a read-only member gives a read-only client no session:
+/// ZooKeeper answers the handshake with a NotReadOnly reply header (its read-only
+/// processor refuses the global createSession), which no client can read as a handshake
+/// answer; zkserver closes the connection instead (a known difference in form, not in
+/// effect: the client connects nowhere and tries the next server).
+#[test]
+fn without_local_sessions_a_read_only_client_gets_no_session() {
+    let mut got = Vec::new();
+    for kind in [Kind::Zkserver, Kind::Zookeeper] {
+        if kind == Kind::Zookeeper {
+            support::require_path(
+                "/usr/share/java/zookeeper.jar",
+                "Apache ZooKeeper (package zookeeper)",
+            );
+        }
+        let mut e = Ensemble::new(kind, false);
+        for m in &mut e.members {
+            m.start();
+        }
+        e.wait_for_quorum(Duration::from_secs(40));
+        e.members[1].stop();
+        e.members[2].stop();
+        e.wait_isro(0, "ro", Duration::from_secs(25));
+        got.push(raw_read_only_handshake(e.members[0].client_port));
+        assert_eq!(
+            e.members[0]
+                .four("mntr")
+                .lines()
+                .find(|l| l.starts_with("zk_local_sessions")),
+            Some("zk_local_sessions\t0")
+        );
+    }
+    assert_eq!(
+        got,
+        [
+            "closed".to_string(),
+            "reply header with err -119".to_string()
+        ],
+        "zkserver, zookeeper"
     );
 }
