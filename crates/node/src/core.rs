@@ -22,6 +22,11 @@
 //! txns through the leader, touched on learners and relayed in PING replies, expired only by
 //! the leader, revalidated with the leader when a client reconnects to a learner.
 //!
+//! Read-only mode (`readonly`, `readonlymode.enabled`): a member Looking for the grace period
+//! serves read-only clients with local sessions (never in `sessions`, never a txn) and
+//! answers their writes NotReadOnly; the tree is not touched. Zab leaving Looking ends it and
+//! closes every client connection, before anything the new leader sends is applied.
+//!
 //! Ordering guarantees (ZooKeeper's):
 //! - Per connection, replies leave in request order: a read waits behind the connection's
 //!   earlier writes (ZooKeeper's CommitProcessor), so a client reads its own writes.
