@@ -269,6 +269,8 @@ fn node_config(c: &Config, server_byte: u8) -> NodeConfig {
         super_digest: c.super_digest.clone(),
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute as usize,
+        read_only_mode: c.readonlymode_enabled,
+        local_sessions: c.local_sessions_enabled,
     }
 }
 

@@ -21,7 +21,10 @@ fn dir_size(p: &Path) -> u64 {
 }
 
 fn mode(d: &Driver) -> fourlw::ServerMode {
-    if d.info.config.is_quorum() {
+    if d.node.is_read_only() {
+        // ZooKeeper's ReadOnlyZooKeeperServer.getState().
+        fourlw::ServerMode::ReadOnly
+    } else if d.info.config.is_quorum() {
         match d.node.zab().role() {
             zab::Role::Leading => fourlw::ServerMode::Leader,
             zab::Role::Observing => fourlw::ServerMode::Observer,
@@ -166,7 +169,10 @@ fn mntr(d: &Driver) -> String {
             "global_sessions".to_string(),
             Int(d.node.sessions().len() as i64),
         ),
-        ("local_sessions".to_string(), Int(0)),
+        (
+            "local_sessions".to_string(),
+            Int(d.node.local_session_count() as i64),
+        ),
         ("max_client_response_size".to_string(), Int(-1)),
         (
             "auth_failed_count".to_string(),
@@ -222,7 +228,8 @@ fn mntr(d: &Driver) -> String {
     let m = fourlw::MntrStats {
         version: fourlw::version_string(),
         server_state: mode(d),
-        peer_state: d.info.config.is_quorum().then(|| peer_state(d)),
+        // The read-only server is a plain ZooKeeperServer: no zk_peer_state line.
+        peer_state: (d.info.config.is_quorum() && !d.node.is_read_only()).then(|| peer_state(d)),
         observer_master_id: (d.node.zab().role() == zab::Role::Observing)
             .then(|| d.node.zab().leader().map(|l| l.0 as i64))
             .flatten(),
@@ -301,14 +308,16 @@ fn dump(d: &Driver) -> String {
 
 /// The full reply to a four-letter word.
 pub fn four_letter(d: &mut Driver, cmd: FourLetter, _remote: SocketAddr) -> String {
-    let serving = d.node.is_serving();
+    // A read-only member is "running" for the four-letter words (ZooKeeper's
+    // isZKServerRunning() is true for its ReadOnlyZooKeeperServer).
+    let serving = d.node.is_serving() || d.node.is_read_only();
     if let Some(text) = fourlw::precheck(cmd, &d.info.config.four_letter_whitelist, serving) {
         return text;
     }
     let cfg = &d.info.config;
     match cmd {
         FourLetter::Ruok => fourlw::ruok().to_string(),
-        FourLetter::Isro => fourlw::isro(false).to_string(),
+        FourLetter::Isro => fourlw::isro(d.node.is_read_only()).to_string(),
         FourLetter::Srvr => fourlw::srvr(&server_stats(d)),
         FourLetter::Stat => fourlw::stat(&server_stats(d), &conn_infos(d)),
         FourLetter::Cons => fourlw::cons(&conn_infos(d)),
