@@ -312,12 +312,14 @@ def t_queue(env):
     for i in range(10):
         q.put(b"item-%d" % i)
     check(len(q) == 10, "queue length")
+    c2.sync(env.p("queue"))  # c2 may be on another member of an ensemble
     out = [c2.Queue(env.p("queue")).get() for _ in range(10)]
     check(out == [b"item-%d" % i for i in range(10)], "FIFO order: %s" % out)
     check(q.get() is None, "empty queue")
     lq = c1.LockingQueue(env.p("lqueue"))
     lq.put(b"a", priority=50)
     lq.put(b"b", priority=10)
+    c2.sync(env.p("lqueue"))
     lq2 = c2.LockingQueue(env.p("lqueue"))
     check(lq2.get(timeout=5) == b"b", "priority order")
     check(lq2.consume(), "consume")
