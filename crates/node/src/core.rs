@@ -496,20 +496,9 @@ impl NodeCore {
             self.close_conn(conn);
             return;
         }
-        // A client that has seen a newer zxid than ours must find another server.
-        if req.last_zxid_seen > self.tree.last_processed_zxid().0 {
-            tracing::info!(
-                conn,
-                "client has seen zxid 0x{:x}, ahead of us; closing",
-                req.last_zxid_seen
-            );
-            self.close_conn(conn);
+        let Some(timeout_ms) = self.admit(conn, &req) else {
             return;
-        }
-        let timeout_ms = req.time_out.clamp(
-            self.config.min_session_timeout_ms,
-            self.config.max_session_timeout_ms,
-        );
+        };
         if req.session_id == 0 {
             let sid = self.sessions.allocate_id();
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -1352,13 +1341,9 @@ impl NodeCore {
         }
     }
 
-    /// The handshake while read-only (see `readonly` for ZooKeeper's rules).
-    fn connect_read_only(&mut self, conn: ConnId, req: ConnectRequest, now_ms: i64) {
-        if req.read_only != Some(true) {
-            tracing::info!(conn, "refusing session request for not-read-only client");
-            self.close_conn(conn);
-            return;
-        }
+    /// The checks every handshake passes: a client that has seen a newer zxid than ours
+    /// must find another server (closed, `None`); else the negotiated session timeout.
+    fn admit(&mut self, conn: ConnId, req: &ConnectRequest) -> Option<i32> {
         if req.last_zxid_seen > self.tree.last_processed_zxid().0 {
             tracing::info!(
                 conn,
@@ -1366,12 +1351,24 @@ impl NodeCore {
                 req.last_zxid_seen
             );
             self.close_conn(conn);
-            return;
+            return None;
         }
-        let timeout_ms = req.time_out.clamp(
+        Some(req.time_out.clamp(
             self.config.min_session_timeout_ms,
             self.config.max_session_timeout_ms,
-        );
+        ))
+    }
+
+    /// The handshake while read-only (see `readonly` for ZooKeeper's rules).
+    fn connect_read_only(&mut self, conn: ConnId, req: ConnectRequest, now_ms: i64) {
+        if req.read_only != Some(true) {
+            tracing::info!(conn, "refusing session request for not-read-only client");
+            self.close_conn(conn);
+            return;
+        }
+        let Some(timeout_ms) = self.admit(conn, &req) else {
+            return;
+        };
         let sid = if req.session_id == 0 {
             if !self.config.local_sessions {
                 // ZooKeeper submits a global createSession, which its read-only processor
