@@ -163,17 +163,11 @@ impl Zab {
                 up_to
             }
         };
+        // No COMMIT for the learner's own history here: a Java learner pairs every COMMIT
+        // during sync with a PROPOSAL it queued (a lone one kills its sync with an NPE).
+        // DIFF's zxid (our committed zxid) tells a learner how much of its history is
+        // committed; after TRUNC that history is older than our epoch and UPTODATE commits it.
         let committed = self.log.committed;
-        if !matches!(plan, Plan::Snap) && committed.min(start) > Zxid::ZERO {
-            // The learner's own history up to `start` is ours; tell it how much of it is
-            // committed (it may have logged those proposals without seeing their COMMIT).
-            self.send(
-                to,
-                Message::Commit {
-                    zxid: committed.min(start),
-                },
-            );
-        }
         let items: Vec<Proposal> = self
             .log
             .after(start)
@@ -291,14 +285,25 @@ impl Zab {
         true
     }
 
-    pub(crate) fn on_diff(&mut self, from: ServerId, _last_zxid: Zxid) {
-        self.begin_sync(from, "DIFF");
+    /// DIFF: our history is a prefix of the leader's, and the leader has committed up to
+    /// `last_zxid` (ZooKeeper sends its last processed zxid), so ours is committed up to the
+    /// smaller of the two. Delivered once UPTODATE ends the sync, as ZooKeeper applies it.
+    pub(crate) fn on_diff(&mut self, from: ServerId, last_zxid: Zxid) {
+        if !self.begin_sync(from, "DIFF") {
+            return;
+        }
+        tracing::info!(id = self.config.my_id.0, %last_zxid, "getting a DIFF from the leader");
+        let ours = last_zxid.min(self.log.last_logged);
+        if ours > self.log.committed {
+            self.log.committed = ours;
+        }
     }
 
     pub(crate) fn on_trunc(&mut self, from: ServerId, zxid: Zxid) {
         if !self.begin_sync(from, "TRUNC") {
             return;
         }
+        tracing::info!(id = self.config.my_id.0, %zxid, "getting a TRUNC from the leader");
         if zxid > self.log.last_logged {
             self.become_looking("TRUNC past our log");
             return;
