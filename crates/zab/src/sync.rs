@@ -174,16 +174,29 @@ impl Zab {
             .take_while(|p| !(observer && p.zxid.epoch() == epoch && p.zxid > committed))
             .cloned()
             .collect();
+        // Before NEWLEADER: the history this epoch starts from, each proposal with its
+        // COMMIT. Proposals of earlier epochs are committed by establishing this one (as
+        // ZooKeeper's leader, whose whole history is applied, sends them); a Java learner
+        // never applies a proposal it got without COMMIT during sync, and its next COMMIT
+        // would then mismatch its pending txns (it exits).
+        // After NEWLEADER: this epoch's proposals not yet committed. A Java learner (3.8)
+        // drops the proposals it queued when NEWLEADER comes and dereferences the head of
+        // that queue on every COMMIT until UPTODATE, so a COMMIT then must follow a
+        // PROPOSAL sent after NEWLEADER — as the later broadcast proposals are.
+        let (history, pending): (Vec<Proposal>, Vec<Proposal>) = items
+            .into_iter()
+            .partition(|p| p.zxid <= committed || p.zxid.epoch() < epoch);
         let mut synced_upto = start;
-        for p in items {
+        for p in history {
             let z = p.zxid;
             self.send(to, Message::Proposal(p));
-            if z <= committed {
-                self.send(to, Message::Commit { zxid: z });
-            }
+            self.send(to, Message::Commit { zxid: z });
             synced_upto = z;
         }
         self.send(to, Message::NewLeader { epoch });
+        for p in pending {
+            self.send(to, Message::Proposal(p));
+        }
         if let Some(h) = self.leader.as_mut().and_then(|l| l.handlers.get_mut(&to)) {
             h.stage = Stage::Syncing { synced_upto };
         }

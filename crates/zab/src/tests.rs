@@ -803,3 +803,55 @@ fn diff_zxid_commits_the_learners_own_history_and_pings_wait_for_newleader_ack()
     );
     assert!(drain(&mut l).contains(&Output::Deliver(p(2, 2))));
 }
+
+/// What a Java learner (3.8) can digest during sync: every proposal before NEWLEADER comes
+/// with its COMMIT (those of earlier epochs too, even before this leader marked them
+/// committed), and this epoch's uncommitted proposals come after NEWLEADER, so their later
+/// COMMITs follow a PROPOSAL the learner still holds.
+#[test]
+fn sync_sends_history_committed_before_newleader_and_pending_after() {
+    let mut net = leader_with_history();
+    // An outstanding proposal of epoch 2 (follower 1's ACK not delivered).
+    let pending = net.z(3).propose(Bytes::from_static(b"x")).expect("leader");
+    drain(net.z(3));
+    // Pretend 1:3 was not marked committed yet: it is of an earlier epoch, so it is.
+    net.z(3).log.committed = Zxid::new(1, 2);
+    net.z(3).log.delivered = Zxid::new(1, 2);
+    let out = join_learner_2(&mut net, Zxid::new(1, 1), 1);
+    let proposal_of = |z: Zxid| {
+        sends(&out).into_iter().find_map(|(_, m)| match m {
+            Message::Proposal(p) if p.zxid == z => Some(Message::Proposal(p)),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        sends(&out),
+        vec![
+            (
+                ServerId(2),
+                Message::Diff {
+                    last_zxid: Zxid::new(1, 2)
+                }
+            ),
+            (ServerId(2), Message::Proposal(p(1, 2))),
+            (
+                ServerId(2),
+                Message::Commit {
+                    zxid: Zxid::new(1, 2)
+                }
+            ),
+            (ServerId(2), Message::Proposal(p(1, 3))),
+            (
+                ServerId(2),
+                Message::Commit {
+                    zxid: Zxid::new(1, 3)
+                }
+            ),
+            (ServerId(2), Message::NewLeader { epoch: 2 }),
+            (
+                ServerId(2),
+                proposal_of(pending).expect("the pending proposal")
+            ),
+        ]
+    );
+}
