@@ -25,6 +25,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
@@ -450,6 +452,8 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
         }
     });
 
+    step(started, "writes and reads");
+
     // 2. An ephemeral whose session moves between the kinds and outlives its timeout.
     let zks = (0..3).find(|&i| e.members[i].kind == Kind::Zkserver);
     let java = (0..3).find(|&i| e.members[i].kind == Kind::Apache);
@@ -465,13 +469,13 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
             .await
             .expect("ephemeral");
         // Idle past the timeout: the session lives through this member's touches.
-        tokio::time::sleep(SESSION + Duration::from_secs(2)).await;
+        tokio::time::sleep(SESSION + Duration::from_secs(1)).await;
         let session = owner.into_session();
         let moved = connect(&hosts[java], Some(session)).await;
         assert_eq!(moved.session_id(), sid, "session kept on the Apache member");
         let stat = moved.check_stat("/mixed/eph").await.expect("stat");
         assert_eq!(stat.map(|s| s.ephemeral_owner), Some(sid.0));
-        tokio::time::sleep(SESSION + Duration::from_secs(2)).await;
+        tokio::time::sleep(SESSION + Duration::from_secs(1)).await;
         let back = connect(&hosts[zks], Some(moved.into_session())).await;
         assert_eq!(back.session_id(), sid, "session kept back on zkserver");
         let other = connect(&hosts[3 - zks - java], None).await;
@@ -503,6 +507,8 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
         }
     });
 
+    step(started, "ephemeral");
+
     // 3. The follower of the other kind, wiped, catches up by SNAP; restarted, by DIFF.
     e.members[learner].stop();
     let data = e.members[learner].data_dir();
@@ -531,6 +537,7 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
         Duration::from_secs(30),
     );
     e.wait_for_leader(Duration::from_secs(30));
+    step(started, "SNAP");
     e.members[learner].stop();
     rt.block_on(async {
         let c = connect(&writer_host, None).await;
@@ -545,8 +552,38 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
         Duration::from_secs(30),
     );
     e.wait_for_leader(Duration::from_secs(30));
+    step(started, "DIFF");
+    // Once more with writes going on while it rejoins (DIFF or SNAP, whichever the leader
+    // picks): proposals and COMMITs reach it mid-sync, where a Java learner crashes on a
+    // COMMIT it cannot pair with a PROPOSAL it still holds.
+    e.members[learner].stop();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = rt.spawn(load(writer_host.clone(), stop.clone()));
+    std::thread::sleep(Duration::from_millis(200));
+    e.members[learner].start();
+    // Let it sync while the writes go on, then wait for it to follow.
+    std::thread::sleep(Duration::from_secs(2));
+    e.wait_for_leader(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let written = rt.block_on(writer).expect("writer task");
+    assert!(written > 0, "writes during the rejoin");
     let n = rt.block_on(assert_same_trees(&e));
     assert!(n > SNAP_WRITES, "{n} znodes");
+    // No member fell out of sync on the way (it would rejoin, which hides the failure).
+    for m in &e.members {
+        let bad = match m.kind {
+            Kind::Apache => "Exception when following the leader",
+            Kind::Zkserver => "out of order",
+        };
+        assert!(
+            !m.log_text().contains(bad),
+            "member {} ({:?}) logged {bad:?}",
+            m.id,
+            m.kind
+        );
+    }
+    step(started, "rejoin under load");
 
     // 4. kill -9 the leader: the other two elect one and take writes; it rejoins.
     e.members[leader].stop();
@@ -561,6 +598,7 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
     e.members[leader].start();
     e.wait_for_leader(Duration::from_secs(40));
     let n2 = rt.block_on(assert_same_trees(&e));
+    step(started, "leader crash");
     assert_eq!(n2, n + 2, "two writes after the crash, everywhere");
     eprintln!(
         "mixed ensemble {:?}: leader member {} then {}, {n2} znodes everywhere, {:?}",
@@ -569,6 +607,28 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
         new_leader + 1,
         started.elapsed()
     );
+}
+
+/// Sequential creates under `/load` on `host`, ten in flight at a time, until `stop` (or
+/// 60 s); returns how many were acknowledged.
+async fn load(host: String, stop: Arc<AtomicBool>) -> usize {
+    let c = connect(&host, None).await;
+    create_retrying(&c, "/load", b"").await;
+    let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut written = 0;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let batch: Vec<_> = (0..10).map(|_| c.create("/load/n-", b"l", &seq)).collect();
+        for r in futures_join(batch).await {
+            r.expect("create under load");
+            written += 1;
+        }
+    }
+    written
+}
+
+fn step(started: Instant, what: &str) {
+    eprintln!("  {what} done at {:?}", started.elapsed());
 }
 
 /// Awaits all of `futs` (issued together) in order.
