@@ -17,6 +17,11 @@
 //! - A learner acknowledges proposals of the new epoch only after NEWLEADER's currentEpoch
 //!   is durable; otherwise a crash could leave it with a txn of epoch e and currentEpoch
 //!   e−1, and an election could then prefer a member without that txn.
+//! - What a Java learner (ZooKeeper 3.8's `Learner.syncWithLeader`) can take, since
+//!   ensembles may mix both: before NEWLEADER every PROPOSAL is followed by its COMMIT and no
+//!   COMMIT comes alone (the learner's own committed history is told by DIFF's zxid); this
+//!   epoch's uncommitted proposals come after NEWLEADER; a learner answers no PING before it
+//!   has ACKed NEWLEADER (a Java leader takes the next packet for that ACK).
 
 use bytes::{Bytes, BytesMut};
 use jute::Zxid;
