@@ -300,11 +300,17 @@ impl Zab {
                 if !self.heard_from_leader(from) {
                     return;
                 }
-                let data = self
-                    .learner
-                    .as_mut()
-                    .map(|l| l.touches.split().freeze())
-                    .unwrap_or_default();
+                // Until NEWLEADER is ACKed a PING is not answered, as ZooKeeper's learner
+                // does: a Java leader reads the learner's next packet after NEWLEADER as
+                // its ACK and drops a learner whose reply is a PING (a long SNAP install
+                // lets a leader PING arrive first). Touches stay queued for later.
+                let Some(l) = self.learner.as_mut() else {
+                    return;
+                };
+                if !matches!(l.stage, LStage::NewLeaderAcked | LStage::Broadcast) {
+                    return;
+                }
+                let data = l.touches.split().freeze();
                 self.send(from, Message::Ping { zxid, data });
             }
         }

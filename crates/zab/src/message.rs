@@ -87,7 +87,9 @@ pub enum Message {
         last_logged: Zxid,
         current_epoch: Option<u32>,
     },
-    /// DIFF(13): zxid = the leader's last committed zxid. The missing proposals follow.
+    /// DIFF(13): zxid = the leader's last committed zxid (ZooKeeper: its last processed
+    /// zxid), so the learner's own log is committed up to the smaller of it and its last
+    /// logged zxid. The missing proposals follow.
     Diff { last_zxid: Zxid },
     /// TRUNC(14): zxid = truncate the log after this zxid. The missing proposals follow.
     Trunc { zxid: Zxid },

@@ -17,6 +17,11 @@
 //! - A learner acknowledges proposals of the new epoch only after NEWLEADER's currentEpoch
 //!   is durable; otherwise a crash could leave it with a txn of epoch e and currentEpoch
 //!   e−1, and an election could then prefer a member without that txn.
+//! - What a Java learner (ZooKeeper 3.8's `Learner.syncWithLeader`) can take, since
+//!   ensembles may mix both: before NEWLEADER every PROPOSAL is followed by its COMMIT and no
+//!   COMMIT comes alone (the learner's own committed history is told by DIFF's zxid); this
+//!   epoch's uncommitted proposals come after NEWLEADER; a learner answers no PING before it
+//!   has ACKed NEWLEADER (a Java leader takes the next packet for that ACK).
 
 use bytes::{Bytes, BytesMut};
 use jute::Zxid;
@@ -163,33 +168,40 @@ impl Zab {
                 up_to
             }
         };
+        // No COMMIT for the learner's own history here: a Java learner pairs every COMMIT
+        // during sync with a PROPOSAL it queued (a lone one kills its sync with an NPE).
+        // DIFF's zxid (our committed zxid) tells a learner how much of its history is
+        // committed; after TRUNC that history is older than our epoch and UPTODATE commits it.
         let committed = self.log.committed;
-        if !matches!(plan, Plan::Snap) && committed.min(start) > Zxid::ZERO {
-            // The learner's own history up to `start` is ours; tell it how much of it is
-            // committed (it may have logged those proposals without seeing their COMMIT).
-            self.send(
-                to,
-                Message::Commit {
-                    zxid: committed.min(start),
-                },
-            );
-        }
         let items: Vec<Proposal> = self
             .log
             .after(start)
             .take_while(|p| !(observer && p.zxid.epoch() == epoch && p.zxid > committed))
             .cloned()
             .collect();
+        // Before NEWLEADER: the history this epoch starts from, each proposal with its
+        // COMMIT. Proposals of earlier epochs are committed by establishing this one (as
+        // ZooKeeper's leader, whose whole history is applied, sends them); a Java learner
+        // never applies a proposal it got without COMMIT during sync, and its next COMMIT
+        // would then mismatch its pending txns (it exits).
+        // After NEWLEADER: this epoch's proposals not yet committed. A Java learner (3.8)
+        // drops the proposals it queued when NEWLEADER comes and dereferences the head of
+        // that queue on every COMMIT until UPTODATE, so a COMMIT then must follow a
+        // PROPOSAL sent after NEWLEADER — as the later broadcast proposals are.
+        let (history, pending): (Vec<Proposal>, Vec<Proposal>) = items
+            .into_iter()
+            .partition(|p| p.zxid <= committed || p.zxid.epoch() < epoch);
         let mut synced_upto = start;
-        for p in items {
+        for p in history {
             let z = p.zxid;
             self.send(to, Message::Proposal(p));
-            if z <= committed {
-                self.send(to, Message::Commit { zxid: z });
-            }
+            self.send(to, Message::Commit { zxid: z });
             synced_upto = z;
         }
         self.send(to, Message::NewLeader { epoch });
+        for p in pending {
+            self.send(to, Message::Proposal(p));
+        }
         if let Some(h) = self.leader.as_mut().and_then(|l| l.handlers.get_mut(&to)) {
             h.stage = Stage::Syncing { synced_upto };
         }
@@ -291,14 +303,25 @@ impl Zab {
         true
     }
 
-    pub(crate) fn on_diff(&mut self, from: ServerId, _last_zxid: Zxid) {
-        self.begin_sync(from, "DIFF");
+    /// DIFF: our history is a prefix of the leader's, and the leader has committed up to
+    /// `last_zxid` (ZooKeeper sends its last processed zxid), so ours is committed up to the
+    /// smaller of the two. Delivered once UPTODATE ends the sync, as ZooKeeper applies it.
+    pub(crate) fn on_diff(&mut self, from: ServerId, last_zxid: Zxid) {
+        if !self.begin_sync(from, "DIFF") {
+            return;
+        }
+        tracing::info!(id = self.config.my_id.0, %last_zxid, "getting a DIFF from the leader");
+        let ours = last_zxid.min(self.log.last_logged);
+        if ours > self.log.committed {
+            self.log.committed = ours;
+        }
     }
 
     pub(crate) fn on_trunc(&mut self, from: ServerId, zxid: Zxid) {
         if !self.begin_sync(from, "TRUNC") {
             return;
         }
+        tracing::info!(id = self.config.my_id.0, %zxid, "getting a TRUNC from the leader");
         if zxid > self.log.last_logged {
             self.become_looking("TRUNC past our log");
             return;

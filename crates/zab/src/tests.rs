@@ -490,12 +490,6 @@ fn diff_when_learner_is_within_the_committed_log() {
                     last_zxid: Zxid::new(1, 3)
                 }
             ),
-            (
-                ServerId(2),
-                Message::Commit {
-                    zxid: Zxid::new(1, 2)
-                }
-            ),
             (ServerId(2), Message::Proposal(p(1, 3))),
             (
                 ServerId(2),
@@ -518,12 +512,6 @@ fn trunc_when_learner_has_uncommitted_tail() {
             (
                 ServerId(2),
                 Message::Trunc {
-                    zxid: Zxid::new(1, 3)
-                }
-            ),
-            (
-                ServerId(2),
-                Message::Commit {
                     zxid: Zxid::new(1, 3)
                 }
             ),
@@ -715,4 +703,155 @@ fn sync_answer_waits_for_outstanding_proposals() {
     let commit = s.iter().position(|m| m.1 == Message::Commit { zxid: z });
     let sync = s.iter().position(|m| matches!(m.1, Message::Sync { .. }));
     assert!(commit.is_some() && sync > commit, "{s:?}");
+}
+
+/// Persists every `Persist` in `out` at once; returns the other outputs (and what those
+/// persists caused), in order.
+fn persist_all(z: &mut Zab, out: Vec<Output>) -> Vec<Output> {
+    let mut rest = Vec::new();
+    let mut queue = out;
+    for _ in 0..16 {
+        if queue.is_empty() {
+            break;
+        }
+        for o in std::mem::take(&mut queue) {
+            match o {
+                Output::Persist { seq, .. } => {
+                    z.persisted(seq);
+                    queue.extend(drain(z));
+                }
+                o => rest.push(o),
+            }
+        }
+    }
+    rest
+}
+
+/// A learner rejoining its leader within the same epoch learns from DIFF's zxid which of
+/// its logged proposals are committed (ZooKeeper's sync has no lone COMMIT for them): it
+/// delivers those at UPTODATE and not the one beyond.
+#[test]
+fn diff_zxid_commits_the_learners_own_history_and_pings_wait_for_newleader_ack() {
+    let tail = vec![p(1, 1), p(2, 1), p(2, 2)];
+    let mut l = member(2, restored(2, Zxid::new(2, 2)), tail);
+    drain(&mut l);
+    // It had seen the COMMIT of 1:1 only before it lost its leader (no restart: a restart
+    // applies the whole log, as ZooKeeper does).
+    l.log.committed = Zxid::new(1, 1);
+    l.log.delivered = Zxid::new(1, 1);
+    l.learner = Some(sync::Learner::new(ServerId(3), 0));
+    l.role = Role::Following;
+    l.phase = Phase::Discovery;
+    l.step(ServerId(3), Message::LeaderInfo { new_epoch: 2 });
+    let out = drain(&mut l);
+    persist_all(&mut l, out);
+    l.step(
+        ServerId(3),
+        Message::Diff {
+            last_zxid: Zxid::new(2, 1),
+        },
+    );
+    let ping = Message::Ping {
+        zxid: Zxid::new(2, 2),
+        data: Bytes::new(),
+    };
+    // A PING before the NEWLEADER ACK is not answered: a Java leader would read the reply
+    // as that ACK.
+    l.step(ServerId(3), ping.clone());
+    assert_eq!(sends(&drain(&mut l)), vec![]);
+    l.step(ServerId(3), Message::NewLeader { epoch: 2 });
+    l.step(ServerId(3), ping.clone());
+    let out = drain(&mut l);
+    let out = persist_all(&mut l, out);
+    assert!(
+        !sends(&out)
+            .iter()
+            .any(|(_, m)| matches!(m, Message::Ping { .. })),
+        "{out:?}"
+    );
+    l.step(ServerId(3), ping.clone());
+    assert_eq!(
+        sends(&drain(&mut l)),
+        vec![(ServerId(3), ping)],
+        "answered once NEWLEADER is ACKed"
+    );
+    assert!(
+        sends(&out).contains(&(
+            ServerId(3),
+            Message::Ack {
+                zxid: Zxid::new(2, 0)
+            }
+        )),
+        "{out:?}"
+    );
+    l.step(ServerId(3), Message::UpToDate);
+    let delivered: Vec<Zxid> = drain(&mut l)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Deliver(p) => Some(p.zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, vec![Zxid::new(2, 1)]);
+    assert!(l.is_serving());
+    // The COMMIT of the last one delivers it.
+    l.step(
+        ServerId(3),
+        Message::Commit {
+            zxid: Zxid::new(2, 2),
+        },
+    );
+    assert!(drain(&mut l).contains(&Output::Deliver(p(2, 2))));
+}
+
+/// What a Java learner (3.8) can digest during sync: every proposal before NEWLEADER comes
+/// with its COMMIT (those of earlier epochs too, even before this leader marked them
+/// committed), and this epoch's uncommitted proposals come after NEWLEADER, so their later
+/// COMMITs follow a PROPOSAL the learner still holds.
+#[test]
+fn sync_sends_history_committed_before_newleader_and_pending_after() {
+    let mut net = leader_with_history();
+    // An outstanding proposal of epoch 2 (follower 1's ACK not delivered).
+    let pending = net.z(3).propose(Bytes::from_static(b"x")).expect("leader");
+    drain(net.z(3));
+    // Pretend 1:3 was not marked committed yet: it is of an earlier epoch, so it is.
+    net.z(3).log.committed = Zxid::new(1, 2);
+    net.z(3).log.delivered = Zxid::new(1, 2);
+    let out = join_learner_2(&mut net, Zxid::new(1, 1), 1);
+    let proposal_of = |z: Zxid| {
+        sends(&out).into_iter().find_map(|(_, m)| match m {
+            Message::Proposal(p) if p.zxid == z => Some(Message::Proposal(p)),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        sends(&out),
+        vec![
+            (
+                ServerId(2),
+                Message::Diff {
+                    last_zxid: Zxid::new(1, 2)
+                }
+            ),
+            (ServerId(2), Message::Proposal(p(1, 2))),
+            (
+                ServerId(2),
+                Message::Commit {
+                    zxid: Zxid::new(1, 2)
+                }
+            ),
+            (ServerId(2), Message::Proposal(p(1, 3))),
+            (
+                ServerId(2),
+                Message::Commit {
+                    zxid: Zxid::new(1, 3)
+                }
+            ),
+            (ServerId(2), Message::NewLeader { epoch: 2 }),
+            (
+                ServerId(2),
+                proposal_of(pending).expect("the pending proposal")
+            ),
+        ]
+    );
 }
