@@ -21,7 +21,7 @@ try:
     from kazoo.exceptions import (NoAuthError, NoNodeError, NodeExistsError,
                                   BadVersionError, NotEmptyError)
     from kazoo.protocol.states import EventType, KazooState
-    from kazoo.security import make_digest_acl
+    from kazoo.security import make_acl, make_digest_acl
     import kazoo
 except ImportError as e:  # pragma: no cover
     print("FAIL: kazoo not importable (%s) with %s; run scripts/install-test-deps.sh "
@@ -467,6 +467,12 @@ def t_acl_digest(env):
             CHECKS[0] += 1
     acls, _ = owner.get_acls(p)
     check(len(acls) == 1 and acls[0].id.id == acl.id.id, "getACL returns digest id")
+    # The auth pseudo-scheme with kazoo's null credential: expanded to the caller's digest.
+    q = env.p("secret-auth")
+    owner.create(q, b"a", acl=[make_acl("auth", None, all=True)])
+    acls, _ = owner.get_acls(q)
+    check([(a.id.scheme, a.id.id) for a in acls] == [("digest", acl.id.id)],
+          "auth ACL with a null id expands to the caller's digest: %s" % acls)
     wrong = env.client(auth_data=[("digest", "alice:wrong")])
     wrong.sync(p)
     try:

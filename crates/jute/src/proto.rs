@@ -727,6 +727,21 @@ mod tests {
         assert_eq!(R::from_bytes(bytes).as_ref(), Ok(record));
     }
 
+    #[test]
+    fn an_acl_id_may_be_null_and_reads_as_empty_but_a_null_scheme_is_refused() {
+        use crate::primitive::{write_ustring, write_ustring_opt};
+        use crate::types::{Acl, Id};
+        let mut b = BytesMut::new();
+        b.put_i32(31);
+        write_ustring(&mut b, "auth");
+        write_ustring_opt(&mut b, None);
+        assert_eq!(Acl::from_bytes(b.freeze()), Ok(Acl::new(31, "auth", "")));
+        let mut b = BytesMut::new();
+        write_ustring_opt(&mut b, None);
+        write_ustring(&mut b, "anyone");
+        assert!(Id::from_bytes(b.freeze()).is_err());
+    }
+
     fn check_op_round_trip(request: &OpRequest) {
         let mut buf = BytesMut::new();
         request.encode(&mut buf);

@@ -95,11 +95,26 @@ pub mod perms {
     pub const ALL: i32 = 31;
 }
 
-record! {
-    /// An identity: a scheme and an id within it (`world:anyone`, `digest:user:hash`, `ip:1.2.3.4`).
-    pub struct Id {
-        pub scheme: String,
-        pub id: String,
+/// An identity: a scheme and an id within it (`world:anyone`, `digest:user:hash`, `ip:1.2.3.4`).
+///
+/// A null `id` decodes as "": clients send one for the `auth` pseudo-scheme (kazoo's
+/// `make_acl("auth", "")` leaves the credential `None`), whose id ZooKeeper never reads (it is
+/// replaced by the caller's identities). A null scheme is refused like any null ustring.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Id {
+    pub scheme: String,
+    pub id: String,
+}
+
+impl crate::primitive::Record for Id {
+    fn encode<B: bytes::BufMut>(&self, dst: &mut B) {
+        crate::primitive::Field::put(&self.scheme, dst);
+        crate::primitive::Field::put(&self.id, dst);
+    }
+    fn decode(src: &mut bytes::Bytes) -> Result<Self, crate::primitive::DecodeError> {
+        let scheme = <String as crate::primitive::Field>::get(src)?;
+        let id = crate::primitive::read_ustring_opt(src)?.unwrap_or_default();
+        Ok(Id { scheme, id })
     }
 }
 
