@@ -329,6 +329,19 @@ async fn tree(host: &str) -> Tree {
     while let Some(path) = todo.pop() {
         assert!(out.len() < 100_000, "runaway walk");
         if path == "/zookeeper" {
+            // Each member writes its own config text here, not replicated: with one zoo.cfg
+            // the text (ZooKeeper's QuorumMaj format) and the Stat fields it sets match.
+            let (data, stat) = c.get_data("/zookeeper/config").await.expect("config");
+            assert!(
+                String::from_utf8_lossy(&data).ends_with(":participant\nversion=0"),
+                "{host}: /zookeeper/config {:?}",
+                String::from_utf8_lossy(&data)
+            );
+            assert_eq!((stat.version, stat.mzxid), (-1, 0), "{host}: config Stat");
+            out.insert(
+                "/zookeeper/config".into(),
+                (data, zk::Stat { mtime: 0, ..stat }),
+            );
             continue;
         }
         let (data, stat) = c.get_data(&path).await.expect("get_data");

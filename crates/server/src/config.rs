@@ -352,6 +352,47 @@ impl Config {
         )
     }
 
+    /// What a quorum member stores in `/zookeeper/config`: ZooKeeper's QuorumMaj text, one
+    /// `server.N=host:quorumPort:electionPort:participant|observer[;clientHost:clientPort]`
+    /// line per member in id order (the client part only when the server line has one;
+    /// `;port` alone binds the wildcard, `0.0.0.0`), then `version=0` (static config, no
+    /// reconfig). `None` in standalone mode, where the node stays empty.
+    pub fn dynamic_config_text(&self) -> Option<String> {
+        if !self.is_quorum() {
+            return None;
+        }
+        let host = |h: &str| {
+            if h.contains(':') {
+                format!("[{h}]")
+            } else {
+                h.to_string()
+            }
+        };
+        let mut servers: Vec<&ServerSpec> = self.servers.iter().collect();
+        servers.sort_by_key(|s| s.id);
+        let mut out = String::new();
+        for s in servers {
+            let role = match s.role {
+                PeerRole::Participant => "participant",
+                PeerRole::Observer => "observer",
+            };
+            out.push_str(&format!(
+                "server.{}={}:{}:{}:{role}",
+                s.id,
+                host(&s.host),
+                s.quorum_port,
+                s.election_port
+            ));
+            if let Some(port) = s.client_port {
+                let client = s.client_host.as_deref().unwrap_or("0.0.0.0");
+                out.push_str(&format!(";{}:{port}", host(client)));
+            }
+            out.push('\n');
+        }
+        out.push_str("version=0");
+        Some(out)
+    }
+
     /// The voting members.
     pub fn voters(&self) -> impl Iterator<Item = &ServerSpec> {
         self.servers
@@ -1225,6 +1266,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn dynamic_config_text_is_zookeepers_quorum_verifier_text() {
+        let dir = tmp_dir("dynconfig");
+        std::fs::write(dir.join("myid"), "1\n").unwrap();
+        let text = format!(
+            "dataDir={}\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n\
+             server.3=zoo3:2888:3888:observer;2183\n\
+             server.1=127.0.0.1:2888:3888\n\
+             server.2=[::1]:2889:3889;127.0.0.2:2182\n",
+            dir.display()
+        );
+        let (c, _) = parse_zoo_cfg(&text, Path::new("/")).unwrap();
+        assert_eq!(
+            c.dynamic_config_text().as_deref(),
+            Some(
+                "server.1=127.0.0.1:2888:3888:participant\n\
+                 server.2=[::1]:2889:3889:participant;127.0.0.2:2182\n\
+                 server.3=zoo3:2888:3888:observer;0.0.0.0:2183\n\
+                 version=0"
+            )
+        );
+        let (standalone, _) = cfg("dataDir=/a\nclientPort=2181\n");
+        assert_eq!(standalone.dynamic_config_text(), None);
     }
 
     fn cfg(text: &str) -> (Config, Vec<String>) {

@@ -407,6 +407,10 @@ impl Driver {
                             let mut tree = snap.tree;
                             tree.set_last_processed_zxid(zxid);
                             let cfg = &self.info.config;
+                            // ZOOKEEPER-2819: our own config, not the leader's.
+                            if let Some(text) = cfg.dynamic_config_text() {
+                                tree.init_config_node(bytes::Bytes::from(text), 0, now_ms());
+                            }
                             let server_byte = if cfg.is_quorum() {
                                 cfg.my_id.unwrap_or(1) as u8
                             } else {

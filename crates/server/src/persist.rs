@@ -355,6 +355,10 @@ pub fn start(
         })?;
         node::replay(&mut tree, &mut sessions, &txn, now);
     }
+    // Every start, as ZooKeeper's initConfigInZKDatabase: the zoo.cfg may have changed.
+    if let Some(text) = config.dynamic_config_text() {
+        tree.init_config_node(bytes::Bytes::from(text), 0, now);
+    }
     tracing::info!(
         zxid = %tree.last_processed_zxid(),
         znodes = tree.node_count(),
@@ -458,6 +462,7 @@ pub fn start(
         purge_enabled: config.autopurge_purge_interval_hours > 0,
         server_byte,
         tick_ms: config.tick_time_ms as i64,
+        config_text: config.dynamic_config_text().map(bytes::Bytes::from),
     };
     std::thread::Builder::new()
         .name("zkserver-store".into())
@@ -495,6 +500,8 @@ struct StoreThread {
     purge_enabled: bool,
     server_byte: u8,
     tick_ms: i64,
+    /// `/zookeeper/config` of this member (quorum mode), restored after every rebuild.
+    config_text: Option<bytes::Bytes>,
 }
 
 impl StoreThread {
@@ -675,6 +682,9 @@ impl StoreThread {
                 why: format!("txn {} does not decode: {e}", entry.zxid),
             })?;
             node::replay(&mut tree, &mut sessions, &txn, now);
+        }
+        if let Some(text) = &self.config_text {
+            tree.init_config_node(text.clone(), 0, now);
         }
         tracing::info!(%zxid, snapshot = %snap.zxid, tree = %tree.last_processed_zxid(), "rebuilt the tree after TRUNC");
         Ok((tree, sessions))
