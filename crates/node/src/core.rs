@@ -35,8 +35,8 @@ use std::collections::{HashMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 use jute::codec::write_frame;
 use jute::proto::{
-    keeper_state, ConnectRequest, ConnectResponse, Create2Response, CreateResponse, MultiOp,
-    MultiResponse, MultiResult, OpRequest, ReplyHeader, StatResponse, WatcherEvent,
+    event_type, keeper_state, ConnectRequest, ConnectResponse, Create2Response, CreateResponse,
+    MultiOp, MultiResponse, MultiResult, OpRequest, ReplyHeader, StatResponse, WatcherEvent,
 };
 use jute::quorum::{QuorumRequest, RevalidateReply, SessionTouch};
 use jute::txn::{CreateSessionTxn, ErrorTxn, Txn, TxnBody, TxnHeader};
@@ -299,6 +299,10 @@ impl NodeCore {
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
+    /// `srst`: clears zab's event counters (the node's own are `counters`).
+    pub fn reset_zab_metrics(&mut self) {
+        self.zab.reset_metrics();
+    }
     pub fn zab(&self) -> &Zab {
         &self.zab
     }
@@ -438,6 +442,7 @@ impl NodeCore {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        self.counters.connection_requests += 1;
         c.read_only_byte = req.read_only;
         let ro = req.read_only;
         if !self.is_serving() {
@@ -1352,6 +1357,7 @@ impl NodeCore {
             return;
         }
         let expired = self.sessions.take_expired(now_ms);
+        self.counters.sessions_expired += expired.len() as u64;
         for (i, &sid) in expired.iter().enumerate() {
             tracing::info!(session = %sid, "session expired");
             let Ok(zxid) = self.zab.next_zxid() else {
@@ -1466,6 +1472,7 @@ impl NodeCore {
 
     /// Applies a committed txn: tree, sessions, watches, then the waiting reply.
     fn apply(&mut self, p: zab::Proposal) {
+        let proposed_here = self.proposed.contains_key(&p.zxid);
         let txn = match self.proposed.remove(&p.zxid) {
             Some(t) => t,
             None => match Txn::decode(p.txn.clone()) {
@@ -1478,6 +1485,7 @@ impl NodeCore {
         };
         let applied = self.tree.apply(&txn);
         self.outstanding.retire(p.zxid);
+        self.record_commit_latencies(txn.header.time, proposed_here);
         let sid = SessionId(txn.header.client_id);
         self.creating.remove(&sid);
         let mut close_after: Option<ConnId> = None;
@@ -1504,6 +1512,21 @@ impl NodeCore {
         }
     }
 
+    /// The txn header's time is the leader's clock at proposal (ZooKeeper's `logLatency`):
+    /// a negative difference is clock skew between members and is not recorded.
+    fn record_commit_latencies(&mut self, created_ms: i64, proposed_here: bool) {
+        let ms = self.now_ms - created_ms;
+        if ms < 0 {
+            return;
+        }
+        self.counters.propagation_latency.add(ms);
+        if proposed_here {
+            self.counters.quorum_ack_latency.add(ms);
+        } else if matches!(self.zab.role(), zab::Role::Following | zab::Role::Observing) {
+            self.counters.commit_propagation_latency.add(ms);
+        }
+    }
+
     /// Turns the tree's triggers into notifications for the connections watching, each
     /// delivered only if that connection may READ the node (3.9 semantics).
     fn notify(&mut self, triggers: &[tree::apply::Trigger], zxid: Zxid) {
@@ -1511,6 +1534,18 @@ impl NodeCore {
             let watchers = self.watches.trigger(&t.path, t.event_type);
             if watchers.is_empty() {
                 continue;
+            }
+            let per_event = match t.event_type {
+                event_type::NODE_CREATED => Some(&mut self.counters.node_created_watch_count),
+                event_type::NODE_DELETED => Some(&mut self.counters.node_deleted_watch_count),
+                event_type::NODE_DATA_CHANGED => Some(&mut self.counters.node_changed_watch_count),
+                event_type::NODE_CHILDREN_CHANGED => {
+                    Some(&mut self.counters.node_children_watch_count)
+                }
+                _ => None,
+            };
+            if let Some(s) = per_event {
+                s.add(watchers.len() as i64);
             }
             let frame = frame_of(
                 &ReplyHeader {
@@ -1590,6 +1625,9 @@ impl NodeCore {
             PendingKind::Expire | PendingKind::Reaper | PendingKind::Forwarded => return,
         };
         self.counters.record_latency(self.now_ms - pw.received_ms);
+        self.counters
+            .update_latency
+            .add((self.now_ms - pw.received_ms).max(0));
         self.counters.packets_sent += 1;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats
@@ -1731,6 +1769,9 @@ impl NodeCore {
         );
         self.counters.packets_sent += 1;
         self.counters.record_latency(self.now_ms - received_ms);
+        self.counters
+            .read_latency
+            .add((self.now_ms - received_ms).max(0));
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats
                 .on_reply(last, self.now_ms - received_ms, self.now_ms);
