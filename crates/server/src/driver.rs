@@ -110,6 +110,10 @@ pub struct Driver {
     pub store_failed: Option<String>,
     /// The peer ports of an ensemble member (`None` standalone).
     pub peers: Option<Peers>,
+    /// Client response sizes (`mntr`).
+    pub wire: crate::metrics::WireStats,
+    /// Election, sync and unavailable times (`mntr`, ensemble members only).
+    pub quorum_times: crate::metrics::QuorumTimes,
 }
 
 /// An ensemble member's peer transports and its current quorum connection per peer
@@ -217,6 +221,7 @@ impl Driver {
             }
             Event::Closed { conn } => {
                 self.conns.remove(&conn);
+                self.wire.on_closed(conn);
                 self.node.conn_closed(conn);
             }
             Event::FourLetter { cmd, remote, reply } => {
@@ -331,6 +336,12 @@ impl Driver {
                 self.node.peer_disconnected(peer, now_ms());
             }
         }
+        if self.peers.is_some() {
+            let z = self.node.zab();
+            if self.quorum_times.changed(z.phase()) {
+                self.quorum_times.observe(z.role(), z.phase(), now_ms());
+            }
+        }
         self.persister.maybe_snapshot(&self.node);
     }
 
@@ -340,10 +351,12 @@ impl Driver {
             match o {
                 Output::Send { conn, frame } => {
                     if let Some(tx) = self.conns.get(&conn) {
+                        self.wire.on_frame(conn, &frame);
                         let _ = tx.send(ConnOut::Frame(frame));
                     }
                 }
                 Output::Close { conn } => {
+                    self.wire.on_closed(conn);
                     if let Some(tx) = self.conns.remove(&conn) {
                         let _ = tx.send(ConnOut::Close);
                     }

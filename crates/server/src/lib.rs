@@ -15,6 +15,7 @@ pub mod conn;
 pub mod driver;
 pub mod fourlw;
 pub mod inspect;
+pub mod metrics;
 pub mod peer;
 pub mod persist;
 pub mod stats;
@@ -218,7 +219,9 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         persister,
         info,
         store_failed: None,
+        quorum_times: metrics::QuorumTimes::starting(driver::now_ms()),
         peers,
+        wire: metrics::WireStats::default(),
     };
     // The node and zab are ticked ZAB_TICKS_PER_TICK times per tickTime, so election
     // timers (finalize wait, re-sends) work in tickTime/10 steps as ZooKeeper's 200 ms
