@@ -185,3 +185,102 @@ pub fn run_client_against_zkserver(name: &str, client: &[&str], limit: Duration)
     }
     println!("{}", o.output);
 }
+
+/// `pattern` with `*` wildcards (any characters) matches all of `s`.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || !s.ends_with(last) || s.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// crates/server/testdata/fourlw/mntr_excluded.txt: (excluded patterns, allowed extras).
+pub fn mntr_exclusions() -> (Vec<String>, Vec<String>) {
+    let path = repo_root().join("crates/server/testdata/fourlw/mntr_excluded.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut excluded = Vec::new();
+    let mut extra = Vec::new();
+    for line in text.lines() {
+        let entry = line.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        match entry.strip_prefix('+') {
+            Some(k) => extra.push(k.to_string()),
+            None => excluded.push(entry.to_string()),
+        }
+    }
+    (excluded, extra)
+}
+
+/// Keys of a captured ZooKeeper 3.8 `mntr` (crates/server/testdata/fourlw/`file`).
+pub fn captured_mntr_keys(file: &str) -> Vec<String> {
+    let path = repo_root().join("crates/server/testdata/fourlw").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines()
+        .filter_map(|l| l.split_once('\t').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// Checks a live `mntr` reply's keys against ZooKeeper 3.8's capture for the same role minus
+/// the exclusion list: every remaining key present, no excluded key printed (an implemented
+/// key must leave the list), no key that is neither captured nor an allowed extra, no
+/// duplicates. Returns every problem found, one per line.
+pub fn check_mntr_keys(mntr: &str, capture_file: &str) -> Result<(), String> {
+    let (excluded, extra) = mntr_exclusions();
+    let captured = captured_mntr_keys(capture_file);
+    let ours: Vec<&str> = mntr
+        .lines()
+        .filter_map(|l| l.split_once('\t').map(|(k, _)| k))
+        .collect();
+    let is_excluded = |k: &str| excluded.iter().any(|p| glob_match(p, k));
+    let mut problems = Vec::new();
+    for k in &captured {
+        if !is_excluded(k) && !ours.contains(&k.as_str()) {
+            problems.push(format!(
+                "missing {k} (ZooKeeper 3.8 prints it in {capture_file})"
+            ));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for k in &ours {
+        if !seen.insert(*k) {
+            problems.push(format!("duplicate {k}"));
+        }
+        if is_excluded(k) {
+            problems.push(format!("{k} is printed but listed as excluded"));
+        } else if !captured.iter().any(|c| c == k) && !extra.iter().any(|e| e == k) {
+            problems.push(format!(
+                "{k} is neither in {capture_file} nor an allowed extra"
+            ));
+        }
+    }
+    if mntr.lines().count() != ours.len() {
+        problems.push("a line without a tab".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// `mntr` as key → value.
+pub fn mntr_map(mntr: &str) -> std::collections::HashMap<String, String> {
+    mntr.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -1,0 +1,282 @@
+//! `mntr` of the real standalone binary under a small load, driven by a Rust client: the key
+//! set is ZooKeeper 3.8's (crates/server/testdata/fourlw/mntr.txt) minus the commented
+//! exclusion list, and the values move as the events they count happen. The ensemble roles
+//! are checked the same way in tests/ensemble.rs.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zookeeper_client as zk;
+
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let port = support::free_port();
+        let dir = std::env::temp_dir().join(format!("zkserver-mntr-{port}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let cfg = dir.join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                 4lw.commands.whitelist=*\n",
+                dir.join("data").display()
+            ),
+        )
+        .expect("write zoo.cfg");
+        let child = Command::new(support::zkserver_bin())
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start zkserver");
+        let server = Server { child, port, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.four("ruok") != "imok" {
+            assert!(Instant::now() < deadline, "zkserver did not answer ruok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn four(&self, cmd: &str) -> String {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(cmd.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    fn mntr(&self) -> (String, HashMap<String, String>) {
+        let text = self.four("mntr");
+        let map = support::mntr_map(&text);
+        (text, map)
+    }
+}
+
+fn int(m: &HashMap<String, String>, k: &str) -> i64 {
+    m.get(k)
+        .unwrap_or_else(|| panic!("mntr lacks {k}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{k}={:?}: {e}", m[k]))
+}
+
+fn opts() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+#[test]
+fn exclusion_list_entries_all_match_a_captured_key() {
+    // A stale line (a key ZooKeeper 3.8 never printed) would hide nothing and mislead.
+    let (excluded, extra) = support::mntr_exclusions();
+    let mut captured = Vec::new();
+    for f in [
+        "mntr.txt",
+        "leader_mntr.txt",
+        "follower_mntr.txt",
+        "observer_mntr.txt",
+    ] {
+        captured.extend(support::captured_mntr_keys(f));
+    }
+    for p in &excluded {
+        assert!(
+            captured.iter().any(|k| support::glob_match(p, k)),
+            "exclusion {p} matches no captured key"
+        );
+    }
+    for k in &extra {
+        assert!(!captured.contains(k), "{k} is captured, not an extra");
+    }
+    assert!(support::glob_match(
+        "zk_*_jvm_pause_time_ms",
+        "zk_p99_jvm_pause_time_ms"
+    ));
+    assert!(!support::glob_match("zk_*_readlatency", "zk_readlatency"));
+    assert!(!support::glob_match(
+        "zk_stale_requests",
+        "zk_stale_requests_dropped"
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
+    let server = Server::start();
+    let (text, before) = server.mntr();
+    support::check_mntr_keys(&text, "mntr.txt").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(text.starts_with("zk_version\t"), "{text}");
+    // Nothing answered yet: ZooKeeper's BufferStats print -1.
+    for k in [
+        "zk_last_client_response_size",
+        "zk_min_client_response_size",
+        "zk_max_client_response_size",
+    ] {
+        assert_eq!(int(&before, k), -1, "{k}");
+    }
+    // Standalone: no election, recovery measured once.
+    assert_eq!(int(&before, "zk_looking_count"), 0);
+    assert_eq!(int(&before, "zk_cnt_election_time"), 0);
+    assert_eq!(int(&before, "zk_cnt_dbinittime"), 1);
+    assert_eq!(int(&before, "zk_cnt_startup_snap_load_time"), 1);
+    // The mntr connection itself is alive while it is answered (as in ZooKeeper).
+    assert_eq!(int(&before, "zk_num_alive_connections"), 1);
+
+    const CREATES: i64 = 25;
+    const READS: i64 = 12;
+    let client = zk::Client::connector()
+        .with_session_timeout(Duration::from_secs(6))
+        .connect(&format!("127.0.0.1:{}", server.port))
+        .await
+        .expect("connect");
+    client.create("/m", b"", &opts()).await.expect("create /m");
+    let (_, _, children) = client
+        .get_and_watch_children("/m")
+        .await
+        .expect("child watch");
+    for i in 0..CREATES {
+        client
+            .create(&format!("/m/n{i}"), &vec![b'x'; i as usize], &opts())
+            .await
+            .expect("create");
+    }
+    for i in 0..READS {
+        client.get_data(&format!("/m/n{i}")).await.expect("read");
+    }
+    let (_, _, changed) = client
+        .get_and_watch_data("/m/n0")
+        .await
+        .expect("data watch");
+    client.set_data("/m/n0", b"new", None).await.expect("set");
+    for w in [children.changed(), changed.changed()] {
+        tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("watch fired");
+    }
+    let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    client
+        .create("/m-eph", b"e", &eph)
+        .await
+        .expect("ephemeral");
+
+    let (text, after) = server.mntr();
+    support::check_mntr_keys(&text, "mntr.txt").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let delta = |k: &str| int(&after, k) - int(&before, k);
+    assert_eq!(
+        delta("zk_znode_count"),
+        CREATES + 2,
+        "/m, its children, /m-eph"
+    );
+    assert_eq!(int(&after, "zk_ephemerals_count"), 1);
+    assert_eq!(int(&after, "zk_global_sessions"), 1);
+    assert_eq!(delta("zk_connection_request_count"), 1);
+    assert_eq!(int(&after, "zk_num_alive_connections"), 2);
+    // Writes: createSession, /m, the creates, the set, the ephemeral: all proposed,
+    // committed, logged and answered as updates.
+    let writes = CREATES + 4;
+    assert_eq!(delta("zk_proposal_count"), writes, "{text}");
+    assert_eq!(delta("zk_commit_count"), writes);
+    assert_eq!(delta("zk_sync_processor_request_queued"), writes);
+    assert_eq!(delta("zk_cnt_updatelatency"), writes);
+    assert_eq!(delta("zk_cnt_quorum_ack_latency"), writes);
+    assert_eq!(delta("zk_cnt_propagation_latency"), writes);
+    assert_eq!(delta("zk_sum_sync_processor_batch_size"), writes);
+    assert!(delta("zk_cnt_fsynctime") >= 1);
+    // Reads: the explicit ones plus the two watch registrations.
+    assert!(delta("zk_cnt_readlatency") >= READS + 2, "{text}");
+    // One child watcher fired once (the first create), one data watcher on the set.
+    assert_eq!(delta("zk_cnt_node_children_watch_count"), 1);
+    assert_eq!(delta("zk_sum_node_children_watch_count"), 1);
+    assert_eq!(delta("zk_cnt_node_changed_watch_count"), 1);
+    assert_eq!(delta("zk_cnt_node_created_watch_count"), 0);
+    // Bytes: two notifications (each a 16-byte header plus the WatcherEvent).
+    assert!(int(&after, "zk_watch_bytes") >= 2 * 16, "{text}");
+    assert!(int(&after, "zk_response_bytes") >= (writes + READS) * 16);
+    let (last, min, max) = (
+        int(&after, "zk_last_client_response_size"),
+        int(&after, "zk_min_client_response_size"),
+        int(&after, "zk_max_client_response_size"),
+    );
+    assert!(
+        16 <= min && min <= last && last <= max,
+        "{min} {last} {max}"
+    );
+    // Percentiles lie within the summary's range.
+    for name in ["updatelatency", "readlatency"] {
+        let lo = int(&after, &format!("zk_min_{name}"));
+        let hi = int(&after, &format!("zk_max_{name}"));
+        for p in ["p50", "p95", "p99", "p999"] {
+            let v = int(&after, &format!("zk_{p}_{name}"));
+            assert!(lo <= v && v <= hi, "zk_{p}_{name}={v} outside {lo}..={hi}");
+        }
+        let avg: f64 = after[&format!("zk_avg_{name}")].parse().expect("avg");
+        assert!(avg >= lo as f64 && avg <= hi as f64);
+    }
+    assert!(delta("zk_uptime") > 0);
+
+    // stat and cons list the four-letter word's own connection, as ZooKeeper does.
+    let stat = server.four("stat");
+    assert!(stat.contains("Connections: 2\n"), "{stat}");
+    assert_eq!(
+        stat.lines()
+            .filter(|l| l.ends_with("[0](queued=0,recved=1,sent=0)"))
+            .count(),
+        1,
+        "{stat}"
+    );
+    let cons = server.four("cons");
+    assert_eq!(cons.lines().filter(|l| l.contains(",sid=0x")).count(), 1);
+    assert!(cons.contains("[0](queued=0,recved=1,sent=0)\n"), "{cons}");
+
+    // srst resets the metrics too (ZooKeeper's ServerStats.reset → ServerMetrics.resetAll).
+    assert_eq!(server.four("srst"), "Server stats reset.\n");
+    let (text, reset) = server.mntr();
+    support::check_mntr_keys(&text, "mntr.txt").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    for k in [
+        "zk_proposal_count",
+        "zk_commit_count",
+        "zk_cnt_updatelatency",
+        "zk_cnt_readlatency",
+        "zk_cnt_fsynctime",
+        "zk_response_bytes",
+        "zk_watch_bytes",
+        "zk_connection_request_count",
+    ] {
+        assert_eq!(int(&reset, k), 0, "{k} after srst");
+    }
+    assert_eq!(int(&reset, "zk_max_client_response_size"), -1);
+    assert_eq!(int(&reset, "zk_znode_count"), int(&after, "zk_znode_count"));
+    // And count again afterwards.
+    client
+        .create("/m/after", b"", &opts())
+        .await
+        .expect("create");
+    let (_, again) = server.mntr();
+    assert_eq!(int(&again, "zk_proposal_count"), 1);
+    assert_eq!(int(&again, "zk_cnt_updatelatency"), 1);
+    assert!(int(&again, "zk_last_client_response_size") >= 16);
+}
