@@ -1061,36 +1061,68 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     assert!(get("zk_max_proposal_size")
         .parse::<i64>()
         .is_ok_and(|n| n > 0));
-    // Keys ZooKeeper 3.8's leader prints that we do not (reported, not asserted: most are
-    // JVM- or feature-specific counters).
-    let capture = std::fs::read_to_string(
-        support::repo_root().join("crates/server/testdata/fourlw/leader_mntr.txt"),
-    )
-    .unwrap_or_default();
-    let missing: Vec<&str> = capture
-        .lines()
-        .filter_map(|l| l.split_once('\t').map(|(k, _)| k))
-        .filter(|k| !m.contains_key(*k))
-        .collect();
-    eprintln!(
-        "leader mntr: {} keys; {} of the 3.8 capture's keys absent",
-        m.len(),
-        missing.len()
-    );
-    for k in [
-        "zk_learners",
-        "zk_synced_followers",
-        "zk_synced_non_voting_followers",
+    // Every key ZooKeeper 3.8 prints for the role, minus the commented exclusion list.
+    let f = (0..3).find(|&i| i != leader).unwrap();
+    let mut role_mntr = Vec::new();
+    for (i, capture) in [
+        (leader, "leader_mntr.txt"),
+        (f, "follower_mntr.txt"),
+        (obs, "observer_mntr.txt"),
     ] {
-        assert!(!missing.contains(&k), "{k} missing");
+        let text = e.members[i].four("mntr");
+        support::check_mntr_keys(&text, capture)
+            .unwrap_or_else(|err| panic!("member {} vs {capture}:\n{err}\n{text}", i + 1));
+        role_mntr.push(support::mntr_map(&text));
     }
+    let int = |m: &std::collections::HashMap<String, String>, k: &str| -> i64 {
+        m.get(k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} missing or not an integer in {m:?}"))
+    };
+    let (lm, fm2, om2) = (&role_mntr[0], &role_mntr[1], &role_mntr[2]);
+    // Each write (50 creates, 2 parents, the kazoo sessions' create/close) was proposed and
+    // committed by the leader; the follower got every PROPOSAL, the observer every INFORM,
+    // and all three applied them.
+    let proposals = int(lm, "zk_proposal_count");
+    assert!(proposals >= 52, "{proposals}");
+    assert_eq!(int(lm, "zk_commit_count"), proposals);
+    assert_eq!(int(lm, "zk_cnt_quorum_ack_latency"), proposals);
+    assert_eq!(int(fm2, "zk_learner_proposal_received_count"), proposals);
+    assert!(int(fm2, "zk_learner_commit_received_count") >= proposals);
+    assert_eq!(int(fm2, "zk_cnt_commit_propagation_latency"), proposals);
+    assert_eq!(int(om2, "zk_learner_proposal_received_count"), 0);
+    assert_eq!(int(om2, "zk_learner_commit_received_count"), proposals);
+    for m in [lm, fm2, om2] {
+        assert_eq!(int(m, "zk_cnt_propagation_latency"), proposals);
+        assert_eq!(int(m, "zk_quorum_size"), 3);
+        assert!(int(m, "zk_looking_count") >= 1);
+        assert_eq!(int(m, "zk_cnt_unavailable_time"), 1, "{m:?}");
+        assert_eq!(int(m, "zk_cnt_dbinittime"), 1);
+    }
+    for m in [fm2, om2] {
+        assert_eq!(int(m, "zk_proposal_count"), 0);
+        assert_eq!(int(m, "zk_commit_count"), 0);
+        assert_eq!(int(m, "zk_cnt_leader_unavailable_time"), 0);
+    }
+    // Leader and follower record their election; ZooKeeper's observer does not.
+    assert_eq!(int(lm, "zk_cnt_election_time"), 1);
+    assert_eq!(int(fm2, "zk_cnt_election_time"), 1);
+    assert_eq!(int(om2, "zk_cnt_election_time"), 0);
+    assert_eq!(int(lm, "zk_cnt_leader_unavailable_time"), 1);
+    assert_eq!(int(fm2, "zk_cnt_follower_sync_time"), 1);
+    assert_eq!(int(fm2, "zk_cnt_observer_sync_time"), 0);
+    assert_eq!(int(om2, "zk_cnt_observer_sync_time"), 1);
+    // Three learners synced, each by DIFF, TRUNC or SNAP.
+    assert!(int(lm, "zk_diff_count") + int(lm, "zk_snap_count") >= 3);
+    // Write replies went out from the members the clients used (leader, observer).
+    assert!(int(lm, "zk_response_bytes") > 0 && int(om2, "zk_response_bytes") > 0);
+    assert!(int(lm, "zk_max_client_response_size") >= 16);
     let srvr = e.members[leader].srvr();
     let sizes = srvr
         .lines()
         .find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "))
         .unwrap_or_else(|| panic!("no proposal sizes on the leader: {srvr}"));
     assert!(!sizes.starts_with("-1"), "{srvr}");
-    let f = (0..3).find(|&i| i != leader).unwrap();
     let fm = e.members[f].mntr();
     assert_eq!(
         fm.get("zk_peer_state").map(String::as_str),
@@ -1098,6 +1130,14 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     );
     assert!(!fm.contains_key("zk_learners"), "{fm:?}");
     assert!(!e.members[f].srvr().contains("Proposal sizes"));
+    // No clients on the follower: the four-letter word's own connection is its only one.
+    let fstat = e.members[f].four("stat");
+    assert!(fstat.contains("\nConnections: 1\n"), "{fstat}");
+    assert!(
+        fstat.contains("[0](queued=0,recved=1,sent=0)\n\n"),
+        "{fstat}"
+    );
+    assert!(fstat.contains("\nMode: follower\n"), "{fstat}");
     let om = e.members[obs].mntr();
     assert_eq!(
         om.get("zk_server_state").map(String::as_str),

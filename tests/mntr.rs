@@ -30,6 +30,10 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with("")
+    }
+
+    fn start_with(extra: &str) -> Server {
         let port = support::free_port();
         let dir = std::env::temp_dir().join(format!("zkserver-mntr-{port}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -39,7 +43,7 @@ impl Server {
             &cfg,
             format!(
                 "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 4lw.commands.whitelist=*\n",
+                 4lw.commands.whitelist=*\n{extra}",
                 dir.join("data").display()
             ),
         )
@@ -237,6 +241,11 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
         assert!(avg >= lo as f64 && avg <= hi as f64);
     }
     assert!(delta("zk_uptime") > 0);
+    // Every request is at least a length and a request header (12 bytes).
+    assert!(
+        delta("zk_bytes_received_count") >= (writes + READS) * 12,
+        "{text}"
+    );
 
     // stat and cons list the four-letter word's own connection, as ZooKeeper does.
     let stat = server.four("stat");
@@ -279,4 +288,48 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
     assert_eq!(int(&again, "zk_proposal_count"), 1);
     assert_eq!(int(&again, "zk_cnt_updatelatency"), 1);
     assert!(int(&again, "zk_last_client_response_size") >= 16);
+}
+
+#[test]
+fn refused_dropped_and_counted_connections() {
+    // One connection per address: a silent connection holds the slot, the next is refused.
+    let server = Server::start_with("maxClientCnxns=1\n");
+    let (_, before) = server.mntr();
+    let mut holder = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    holder
+        .write_all(&[0, 0])
+        .expect("two bytes, not a whole length");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut refused = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    refused
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 8];
+    assert_eq!(refused.read(&mut buf).expect("closed by the server"), 0);
+    // The client gives up before its handshake: a dropped connection; its slot frees.
+    drop(holder);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut refused_polls = 0;
+    let after = loop {
+        let (text, m) = server.mntr();
+        if !text.is_empty() {
+            break m;
+        }
+        // Until the holder's task ends, the poll itself is one connection too many.
+        refused_polls += 1;
+        assert!(Instant::now() < deadline, "the slot was never released");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(int(&after, "zk_connection_rejected"), 1 + refused_polls);
+    assert_eq!(
+        int(&after, "zk_connection_drop_count") - int(&before, "zk_connection_drop_count"),
+        1
+    );
+    assert_eq!(int(&after, "zk_sessionless_connections_expired"), 0);
+    // Four-letter words count 4 bytes each (the one being answered included); the holder's
+    // 2 bytes were no packet, refused connections were never read.
+    assert_eq!(
+        int(&after, "zk_bytes_received_count") - int(&before, "zk_bytes_received_count"),
+        4
+    );
 }

@@ -4,6 +4,7 @@
 //! Everything here is reset by `srst` except what it needs to keep measuring.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use node::stats::Summary;
 
@@ -53,6 +54,44 @@ impl WireStats {
             handshaken,
             ..WireStats::default()
         };
+    }
+}
+
+/// Counted by the accept loop and the connection tasks (which the driver does not see):
+/// ZooKeeper's BYTES_RECEIVED_COUNT, CONNECTION_REJECTED, SESSIONLESS_CONNECTIONS_EXPIRED and
+/// CONNECTION_DROP_COUNT. Shared as an `Arc`; relaxed atomics, they are only read by `mntr`.
+#[derive(Debug, Default)]
+pub struct ClientCounters {
+    /// Bytes of client packets, each counted with its 4-byte length (a four-letter word
+    /// counts its 4 bytes), as ZooKeeper's `packetReceived` does.
+    pub bytes_received: AtomicU64,
+    /// Connections refused at accept (maxClientCnxns).
+    pub rejected: AtomicU64,
+    /// Connections closed for sending no ConnectRequest in time.
+    pub sessionless_expired: AtomicU64,
+    /// Connections the client closed (end of stream on read).
+    pub dropped: AtomicU64,
+}
+
+impl ClientCounters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    /// `srst`.
+    pub fn reset(&self) {
+        for c in [
+            &self.bytes_received,
+            &self.rejected,
+            &self.sessionless_expired,
+            &self.dropped,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
     }
 }
 

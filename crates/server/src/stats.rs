@@ -253,6 +253,8 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("resident_memory_bytes".into(), Int(rss_bytes() as i64)),
         ("current_epoch".into(), Int(z.current_epoch() as i64)),
     ]);
+    let cc = &d.info.client_counters;
+    let get = crate::metrics::ClientCounters::get;
     let counters = [
         ("proposal_count", zm.proposal_count),
         ("commit_count", zm.commit_count),
@@ -269,6 +271,13 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("response_bytes", w.response_bytes),
         ("watch_bytes", w.watch_bytes),
         ("sync_processor_request_queued", pm.txns),
+        ("bytes_received_count", get(&cc.bytes_received)),
+        ("connection_rejected", get(&cc.rejected)),
+        (
+            "sessionless_connections_expired",
+            get(&cc.sessionless_expired),
+        ),
+        ("connection_drop_count", get(&cc.dropped)),
     ];
     out.extend(
         counters
@@ -472,6 +481,7 @@ pub fn four_letter(d: &mut Driver, cmd: FourLetter, remote: SocketAddr) -> Strin
             d.persister.reset_metrics();
             d.wire.reset();
             d.quorum_times.reset();
+            d.info.client_counters.reset();
             fourlw::srst().to_string()
         }
         FourLetter::Wchs => {
