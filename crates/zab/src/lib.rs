@@ -119,7 +119,8 @@ pub struct LearnerCounts {
     /// Synced followers that are not in the voting view (zk_synced_non_voting_followers):
     /// counted in `synced_followers` too, as ZooKeeper does.
     pub synced_non_voting_followers: usize,
-    /// Learners' syncs waiting for earlier proposals to commit.
+    /// Zxids that learners' forwarded client `sync`s wait on to commit (ZooKeeper's
+    /// `Leader.getNumPendingSyncs`).
     pub pending_syncs: usize,
 }
 
@@ -525,7 +526,13 @@ impl Zab {
                 .filter(|(id, h)| !h.observer && !self.config.voters.contains(id))
                 .filter(|(_, h)| synced(h))
                 .count(),
-            pending_syncs: l.pending_syncs.len(),
+            // ZooKeeper counts the zxids that forwarded syncs wait for (its pendingSyncs map's
+            // keys), not the syncs; the queue is in zxid order, so count the runs.
+            pending_syncs: {
+                let mut waited_for: Vec<Zxid> = l.pending_syncs.iter().map(|s| s.1).collect();
+                waited_for.dedup();
+                waited_for.len()
+            },
         })
     }
     /// Protocol event counters (`mntr`).
