@@ -1190,3 +1190,101 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     assert_eq!(count.trim(), "30");
     eprintln!("observer test took {:?}", started.elapsed());
 }
+
+/// `mntr` value as an integer, or -1 when the member does not answer or lacks the key.
+fn mntr_int(m: &Member, key: &str) -> i64 {
+    m.mntr().get(key).and_then(|v| v.parse().ok()).unwrap_or(-1)
+}
+
+/// Polls until `cond` holds (bounded); false on timeout.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_reports_a_pending_sync_while_a_forwarded_sync_waits_for_a_commit() {
+    use zookeeper_client as zk;
+    // syncLimit 50 ticks (5 s): the leader keeps leading while both followers are frozen.
+    let mut e = Ensemble::with_observers("syncLimit=50\n", 1);
+    e.start_all();
+    let leader = e.wait_for_leader(Duration::from_secs(30));
+    let obs = 3;
+    let connect = |host: String| async move {
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(20))
+            .connect(&host)
+            .await
+            .expect("connect")
+    };
+    let on_leader = connect(e.members[leader].host()).await;
+    let on_observer = connect(e.members[obs].host()).await;
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    on_leader.create("/p", b"", &acl).await.expect("create");
+    on_observer
+        .sync("/p")
+        .await
+        .expect("a sync with nothing outstanding");
+    assert_eq!(mntr_int(&e.members[leader], "zk_pending_syncs"), 0);
+
+    // Both followers frozen: the leader's next proposal cannot commit, so a sync the
+    // observer forwards must wait for it.
+    let followers: Vec<u32> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| e.members[i].pid())
+        .collect();
+    for &pid in &followers {
+        signal(pid, "-STOP");
+    }
+    let proposals = mntr_int(&e.members[leader], "zk_proposal_count");
+    let write = {
+        let c = on_leader.clone();
+        let acl = acl.clone();
+        tokio::spawn(async move { c.create("/p/stuck", b"", &acl).await.map(|_| ()) })
+    };
+    let proposed = eventually(Duration::from_secs(2), || {
+        mntr_int(&e.members[leader], "zk_proposal_count") > proposals
+    });
+    let sync = {
+        let c = on_observer.clone();
+        tokio::spawn(async move { c.sync("/p").await })
+    };
+    let pending = eventually(Duration::from_secs(2), || {
+        mntr_int(&e.members[leader], "zk_pending_syncs") == 1
+    });
+    let leading = e.members[leader].mode();
+    for &pid in &followers {
+        signal(pid, "-CONT");
+    }
+    assert!(proposed, "the write was never proposed");
+    assert!(
+        pending,
+        "zk_pending_syncs never reached 1 (leader mode {leading:?})"
+    );
+    assert_eq!(leading.as_deref(), Some("leader"));
+    // Once the followers ACK, the proposal commits and the sync is answered.
+    let _ = tokio::time::timeout(Duration::from_secs(20), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(20), sync).await;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let m = e.members[leader].mntr();
+            m.get("zk_server_state").map(String::as_str) != Some("leader")
+                || m.get("zk_pending_syncs").map(String::as_str) == Some("0")
+        }),
+        "the pending sync never cleared"
+    );
+}
