@@ -52,7 +52,7 @@ use zab::{
 use crate::prep::{self, Outstanding, PrepConfig, PrepCtx, Prepared};
 use crate::read::{self, Reader};
 use crate::sessions::Sessions;
-use crate::stats::{ConnStats, ServerCounters};
+use crate::stats::{self, ConnStats, ServerCounters};
 
 pub type ConnId = u64;
 
@@ -1484,6 +1484,7 @@ impl NodeCore {
             },
         };
         let applied = self.tree.apply(&txn);
+        self.record_writes(&txn.body, &applied.result);
         self.outstanding.retire(p.zxid);
         self.record_commit_latencies(txn.header.time, proposed_here);
         let sid = SessionId(txn.header.client_id);
@@ -1510,6 +1511,62 @@ impl NodeCore {
                 self.close_conn(conn);
             }
         }
+    }
+
+    /// zk_*_write_per_namespace for the creates, deletes and setDatas that took effect.
+    fn record_writes(&mut self, body: &TxnBody, result: &TxnResult) {
+        let (path, bytes) = match (body, result) {
+            (TxnBody::Multi(bodies), TxnResult::Multi(results)) => {
+                for (b, r) in bodies.iter().zip(results) {
+                    self.record_writes(b, r);
+                }
+                return;
+            }
+            (TxnBody::Create(t) | TxnBody::Create2(t), TxnResult::Created { .. }) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            (TxnBody::CreateContainer(t), TxnResult::Created { .. }) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            (TxnBody::CreateTtl(t), TxnResult::Created { .. }) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            (TxnBody::Delete(t) | TxnBody::DeleteContainer(t), TxnResult::Deleted) => (&t.path, 0),
+            (TxnBody::SetData(t), TxnResult::DataSet(_)) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            _ => return,
+        };
+        if let Some(ns) = stats::top_namespace(path) {
+            self.counters
+                .write_per_namespace
+                .add(ns, stats::java_len(path) + bytes as i64);
+        }
+    }
+
+    /// zk_*_read_per_namespace for a getData, exists or getChildren answered with a node.
+    fn record_read(&mut self, req: &OpRequest) {
+        let (path, children) = match req {
+            OpRequest::GetData(r) => (&r.path, false),
+            OpRequest::Exists(r) => (&r.path, false),
+            OpRequest::GetChildren(r) | OpRequest::GetChildren2(r) => (&r.path, true),
+            _ => return,
+        };
+        let Some(ns) = stats::top_namespace(path) else {
+            return;
+        };
+        let Some(node) = self.tree.get(path) else {
+            return;
+        };
+        let bytes = match (req, children) {
+            (_, true) => node.children.iter().map(|c| stats::java_len(c)).sum(),
+            (OpRequest::GetData(_), _) => node.data_len() as i64,
+            _ => 0,
+        };
+        self.counters.read_per_namespace.add(
+            ns,
+            stats::java_len(path) + bytes + stats::STAT_OVERHEAD_BYTES,
+        );
     }
 
     /// The txn header's time is the leader's clock at proposal (ZooKeeper's `logLatency`):
@@ -1742,6 +1799,9 @@ impl NodeCore {
                     skip_acl: self.config.prep.skip_acl,
                 };
                 let r = read::serve(&self.tree, &mut self.watches, &who, &req, &mut self.scratch);
+                if r.is_ok() {
+                    self.record_read(&req);
+                }
                 (xid, r.err().unwrap_or(ErrorCode::Ok))
             }
         };

@@ -6,7 +6,7 @@
 //! `zk_{p50,p95,p99,p999}_{name}`). Every value recorded here is measured where the event
 //! happens; nothing is estimated.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Server-wide counters (`srvr`, `stat`, `mntr`); `srst` resets them.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +44,48 @@ pub struct ServerCounters {
     pub node_deleted_watch_count: Summary,
     pub node_changed_watch_count: Summary,
     pub node_children_watch_count: Summary,
+    /// Bytes read per top-level znode name (zk_{avg,…}_{ns}_read_per_namespace): path, data
+    /// or child names, plus a Stat's 68 bytes, per getData/exists/getChildren answered here.
+    pub read_per_namespace: SummarySet,
+    /// Bytes written per top-level znode name: path plus data, per create, delete and
+    /// setData applied (on every member, as ZooKeeper's DataTree counts them).
+    pub write_per_namespace: SummarySet,
+}
+
+/// ZooKeeper's `DataTree.STAT_OVERHEAD_BYTES`: a Stat is 6 longs and 5 ints.
+pub const STAT_OVERHEAD_BYTES: i64 = 6 * 8 + 5 * 4;
+
+/// At most this many namespaces get a summary (new top-level names past it are not
+/// counted), so memory stays bounded however many top-level znodes come and go.
+pub const MAX_NAMESPACES: usize = 1024;
+
+/// A [`Summary`] per key (ZooKeeper's AvgMinMaxCounterSet), at most [`MAX_NAMESPACES`] keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SummarySet(BTreeMap<String, Summary>);
+
+impl SummarySet {
+    pub fn add(&mut self, key: &str, v: i64) {
+        if let Some(s) = self.0.get_mut(key) {
+            s.add(v);
+        } else if self.0.len() < MAX_NAMESPACES {
+            self.0.entry(key.to_string()).or_default().add(v);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Summary)> + '_ {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+/// ZooKeeper's `PathUtils.getTopNamespace`: the first path component, none for `/`.
+pub fn top_namespace(path: &str) -> Option<&str> {
+    let first = path.strip_prefix('/')?.split('/').next()?;
+    (!first.is_empty()).then_some(first)
+}
+
+/// A path's length as Java's `String.length()` counts it (UTF-16 units).
+pub fn java_len(s: &str) -> i64 {
+    s.encode_utf16().count() as i64
 }
 
 /// Count, sum, min and max of recorded values (ZooKeeper's AvgMinMaxCounter).
@@ -253,6 +295,22 @@ mod tests {
         let mut neg = Summary::default();
         neg.add(-3);
         assert_eq!(neg.max, -3, "max starts at the first value");
+    }
+
+    #[test]
+    fn namespaces_are_the_first_path_component() {
+        assert_eq!(top_namespace("/app/x/y"), Some("app"));
+        assert_eq!(top_namespace("/app"), Some("app"));
+        assert_eq!(top_namespace("/"), None);
+        assert_eq!(java_len("/é𝄞"), 4, "UTF-16 units, as Java counts");
+        let mut set = SummarySet::default();
+        for i in 0..MAX_NAMESPACES + 5 {
+            set.add(&format!("ns{i}"), 1);
+        }
+        set.add("ns0", 9);
+        assert_eq!(set.iter().count(), MAX_NAMESPACES);
+        let (_, s) = set.iter().find(|(k, _)| *k == "ns0").unwrap();
+        assert_eq!((s.count, s.max), (2, 9));
     }
 
     #[test]

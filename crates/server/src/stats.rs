@@ -305,6 +305,15 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
     ] {
         push_summary(&mut out, name, s);
     }
+    // SummarySets: one summary per key, named `{key}_{set}`.
+    for (set, summaries) in [
+        ("read_per_namespace", &c.read_per_namespace),
+        ("write_per_namespace", &c.write_per_namespace),
+    ] {
+        for (ns, s) in summaries.iter() {
+            push_summary(&mut out, &format!("{ns}_{set}"), s);
+        }
+    }
     for (name, s) in [
         ("readlatency", &c.read_latency),
         ("updatelatency", &c.update_latency),
