@@ -211,6 +211,12 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
     assert_eq!(delta("zk_cnt_propagation_latency"), writes);
     assert_eq!(delta("zk_sum_sync_processor_batch_size"), writes);
     assert!(delta("zk_cnt_fsynctime") >= 1);
+    // Each write queued change records (create: node and parent) and all were retired.
+    assert!(delta("zk_outstanding_changes_queued") >= 2 * (CREATES + 1));
+    assert_eq!(
+        delta("zk_outstanding_changes_queued"),
+        delta("zk_outstanding_changes_removed")
+    );
     // Reads: the explicit ones plus the two watch registrations.
     assert!(delta("zk_cnt_readlatency") >= READS + 2, "{text}");
     // One child watcher fired once (the first create), one data watcher on the set.

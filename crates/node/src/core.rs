@@ -1266,6 +1266,7 @@ impl NodeCore {
         };
         let txn_type_and_body = match prepared {
             Ok(p) => {
+                self.counters.outstanding_changes_queued += p.changes.len() as u64;
                 self.outstanding.push(p.changes);
                 p.body
             }
@@ -1485,7 +1486,7 @@ impl NodeCore {
         };
         let applied = self.tree.apply(&txn);
         self.record_writes(&txn.body, &applied.result);
-        self.outstanding.retire(p.zxid);
+        self.counters.outstanding_changes_removed += self.outstanding.retire(p.zxid) as u64;
         self.record_commit_latencies(txn.header.time, proposed_here);
         let sid = SessionId(txn.header.client_id);
         self.creating.remove(&sid);

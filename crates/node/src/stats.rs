@@ -25,6 +25,10 @@ pub struct ServerCounters {
     pub connection_requests: u64,
     /// Leader: sessions its tracker found expired (zk_stale_sessions_expired).
     pub sessions_expired: u64,
+    /// Change records prep queued for proposed txns, and those retired once their txn was
+    /// applied (zk_outstanding_changes_queued / _removed; leader and standalone only).
+    pub outstanding_changes_queued: u64,
+    pub outstanding_changes_removed: u64,
     /// Latency (ms, receipt to reply) of requests answered here that were txns
     /// (zk_updatelatency; session creation and close included, as ZooKeeper counts them).
     pub update_latency: PercentileSummary,

@@ -268,6 +268,8 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("learner_commit_received_count", zm.learner_commit_received),
         ("connection_request_count", c.connection_requests),
         ("stale_sessions_expired", c.sessions_expired),
+        ("outstanding_changes_queued", c.outstanding_changes_queued),
+        ("outstanding_changes_removed", c.outstanding_changes_removed),
         ("response_bytes", w.response_bytes),
         ("watch_bytes", w.watch_bytes),
         ("sync_processor_request_queued", pm.txns),
