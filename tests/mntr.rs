@@ -286,6 +286,37 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
     assert_eq!(cons.lines().filter(|l| l.contains(",sid=0x")).count(), 1);
     assert!(cons.contains("[0](queued=0,recved=1,sent=0)\n"), "{cons}");
 
+    // A bare handshake: ZooKeeper counts the ConnectRequest as a packet received on the
+    // connection and the server, and its response as one sent.
+    let received = int(&server.mntr().1, "zk_packets_received");
+    let mut raw = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let req = jute::proto::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 10_000,
+        session_id: 0,
+        passwd: vec![0u8; 16].into(),
+        read_only: Some(false),
+    };
+    let body = jute::Record::to_bytes(&req);
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    raw.write_all(&frame).expect("handshake");
+    raw.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut len = [0u8; 4];
+    raw.read_exact(&mut len).expect("ConnectResponse");
+    let port = raw.local_addr().expect("local").port();
+    let cons = server.four("cons");
+    let line = cons
+        .lines()
+        .find(|l| l.contains(&format!(":{port}[")))
+        .unwrap_or_else(|| panic!("no line for :{port} in {cons}"));
+    assert!(line.contains("(queued=0,recved=1,sent=1,sid=0x"), "{line}");
+    // The handshake and the two four-letter words since.
+    assert_eq!(int(&server.mntr().1, "zk_packets_received") - received, 3);
+    drop(raw);
+
     // srst resets the metrics too (ZooKeeper's ServerStats.reset → ServerMetrics.resetAll).
     assert_eq!(server.four("srst"), "Server stats reset.\n");
     let (text, reset) = server.mntr();

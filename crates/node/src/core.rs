@@ -443,6 +443,10 @@ impl NodeCore {
             return;
         };
         self.counters.connection_requests += 1;
+        // ZooKeeper counts the ConnectRequest as a received packet, on the connection
+        // (cons' recved) and server-wide (srvr's Received), like any request.
+        self.counters.packets_received += 1;
+        c.stats.received += 1;
         c.read_only_byte = req.read_only;
         let ro = req.read_only;
         if !self.is_serving() {
