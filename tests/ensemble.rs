@@ -415,6 +415,19 @@ print("RESULT", len(zk.get_children(sys.argv[2])))
 zk.stop(); zk.close()
 "#;
 
+const REATTACH: &str = r#"
+import sys
+from kazoo.client import KazooClient
+a = KazooClient(hosts=sys.argv[1], timeout=10)
+a.start(timeout=15)
+b = KazooClient(hosts=sys.argv[2], timeout=10, client_id=a.client_id)
+b.start(timeout=15)
+same = b.client_id[0] == a.client_id[0]
+b.stop(); b.close()
+a.stop(); a.close()
+print("RESULT", "same" if same else "different")
+"#;
+
 const WRITE_REFUSED: &str = r#"
 import sys
 from kazoo.client import KazooClient
@@ -1114,6 +1127,26 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     assert_eq!(int(om2, "zk_cnt_observer_sync_time"), 1);
     // Three learners synced, each by DIFF, TRUNC or SNAP.
     assert!(int(lm, "zk_diff_count") + int(lm, "zk_snap_count") >= 3);
+    // A session moving from the leader to the follower: the follower counts a revalidating
+    // reconnect and asks the leader, which counts the REVALIDATE.
+    let before = (
+        mntr_int(&e.members[f], "zk_connection_revalidate_count"),
+        mntr_int(&e.members[leader], "zk_revalidate_count"),
+    );
+    let out = kazoo(
+        REATTACH,
+        &[e.members[leader].host(), e.members[f].host()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.trim(), "same", "the session moved to the follower");
+    assert_eq!(
+        mntr_int(&e.members[f], "zk_connection_revalidate_count"),
+        before.0 + 1
+    );
+    assert_eq!(
+        mntr_int(&e.members[leader], "zk_revalidate_count"),
+        before.1 + 1
+    );
     // Write replies went out from the members the clients used (leader, observer).
     assert!(int(lm, "zk_response_bytes") > 0 && int(om2, "zk_response_bytes") > 0);
     assert!(int(lm, "zk_max_client_response_size") >= 16);

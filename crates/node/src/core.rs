@@ -516,6 +516,7 @@ impl NodeCore {
             return;
         }
         let sid = SessionId(req.session_id);
+        self.counters.connection_revalidates += 1;
         // Any other connection bound to the session goes, even if the password is wrong.
         if let Some(other) = self.sessions.get(sid).and_then(|s| s.conn) {
             if other != conn {
@@ -1091,6 +1092,7 @@ impl NodeCore {
 
     /// Leader: a learner asks whether a reconnecting client's session is alive.
     fn revalidate(&mut self, from: ServerId, mut data: Bytes) {
+        self.counters.learner_revalidates += 1;
         let Ok(t) = SessionTouch::decode(&mut data) else {
             tracing::warn!(from = from.0, "undecodable REVALIDATE");
             return;

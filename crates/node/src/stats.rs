@@ -29,6 +29,10 @@ pub struct ServerCounters {
     /// applied (zk_outstanding_changes_queued / _removed; leader and standalone only).
     pub outstanding_changes_queued: u64,
     pub outstanding_changes_removed: u64,
+    /// Reconnects naming an existing session (zk_connection_revalidate_count).
+    pub connection_revalidates: u64,
+    /// Leader: REVALIDATE packets from learners (zk_revalidate_count).
+    pub learner_revalidates: u64,
     /// Latency (ms, receipt to reply) of requests answered here that were txns
     /// (zk_updatelatency; session creation and close included, as ZooKeeper counts them).
     pub update_latency: PercentileSummary,

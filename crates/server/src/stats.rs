@@ -270,6 +270,8 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("stale_sessions_expired", c.sessions_expired),
         ("outstanding_changes_queued", c.outstanding_changes_queued),
         ("outstanding_changes_removed", c.outstanding_changes_removed),
+        ("connection_revalidate_count", c.connection_revalidates),
+        ("revalidate_count", c.learner_revalidates),
         ("response_bytes", w.response_bytes),
         ("watch_bytes", w.watch_bytes),
         ("sync_processor_request_queued", pm.txns),
