@@ -415,19 +415,6 @@ print("RESULT", len(zk.get_children(sys.argv[2])))
 zk.stop(); zk.close()
 "#;
 
-const REATTACH: &str = r#"
-import sys
-from kazoo.client import KazooClient
-a = KazooClient(hosts=sys.argv[1], timeout=10)
-a.start(timeout=15)
-b = KazooClient(hosts=sys.argv[2], timeout=10, client_id=a.client_id)
-b.start(timeout=15)
-same = b.client_id[0] == a.client_id[0]
-b.stop(); b.close()
-a.stop(); a.close()
-print("RESULT", "same" if same else "different")
-"#;
-
 const WRITE_REFUSED: &str = r#"
 import sys
 from kazoo.client import KazooClient
@@ -1133,12 +1120,19 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
         mntr_int(&e.members[f], "zk_connection_revalidate_count"),
         mntr_int(&e.members[leader], "zk_revalidate_count"),
     );
-    let out = kazoo(
-        REATTACH,
-        &[e.members[leader].host(), e.members[f].host()],
-        Duration::from_secs(60),
+    // Raw handshakes: a session made on the leader, its connection dropped (the session
+    // lives on), then resumed on the follower.
+    let made = handshake(e.members[leader].client_port, 0, vec![0u8; 16].into());
+    assert_ne!(made.session_id, 0);
+    let resumed = handshake(
+        e.members[f].client_port,
+        made.session_id,
+        made.passwd.clone(),
     );
-    assert_eq!(out.trim(), "same", "the session moved to the follower");
+    assert_eq!(
+        resumed.session_id, made.session_id,
+        "the follower resumed the session"
+    );
     assert_eq!(
         mntr_int(&e.members[f], "zk_connection_revalidate_count"),
         before.0 + 1
@@ -1221,6 +1215,12 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
         Duration::from_secs(30),
     );
     assert_eq!(count.trim(), "30");
+    // The handshakes the lone voter and the observer refused while not serving.
+    let refused: i64 = [survivor, obs]
+        .iter()
+        .map(|&i| mntr_int(&e.members[i], "zk_cnxn_closed_without_zk_server_running"))
+        .sum();
+    assert!(refused >= 1, "{refused}");
     eprintln!("observer test took {:?}", started.elapsed());
 }
 
@@ -1320,4 +1320,30 @@ async fn leader_reports_a_pending_sync_while_a_forwarded_sync_waits_for_a_commit
         }),
         "the pending sync never cleared"
     );
+}
+
+/// A bare client handshake on `port` (new session when `session_id` is 0); the connection is
+/// dropped afterwards, so a session it made stays alive until it expires.
+fn handshake(port: u16, session_id: i64, passwd: bytes::Bytes) -> jute::proto::ConnectResponse {
+    use jute::Record;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = jute::proto::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 30_000,
+        session_id,
+        passwd,
+        read_only: Some(false),
+    }
+    .to_bytes();
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).expect("send ConnectRequest");
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("ConnectResponse length");
+    let mut buf = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
+    s.read_exact(&mut buf).expect("ConnectResponse");
+    jute::proto::ConnectResponse::decode(&mut bytes::Bytes::from(buf)).expect("decode")
 }

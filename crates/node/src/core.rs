@@ -450,6 +450,7 @@ impl NodeCore {
         c.read_only_byte = req.read_only;
         let ro = req.read_only;
         if !self.is_serving() {
+            self.counters.closed_not_serving += 1;
             self.close_conn(conn);
             return;
         }

@@ -33,6 +33,9 @@ pub struct ServerCounters {
     pub connection_revalidates: u64,
     /// Leader: REVALIDATE packets from learners (zk_revalidate_count).
     pub learner_revalidates: u64,
+    /// Handshakes refused (connection closed) because this member was not serving
+    /// (zk_cnxn_closed_without_zk_server_running).
+    pub closed_not_serving: u64,
     /// Latency (ms, receipt to reply) of requests answered here that were txns
     /// (zk_updatelatency; session creation and close included, as ZooKeeper counts them).
     pub update_latency: PercentileSummary,

@@ -114,6 +114,9 @@ pub struct Driver {
     pub wire: crate::metrics::WireStats,
     /// Election, sync and unavailable times (`mntr`, ensemble members only).
     pub quorum_times: crate::metrics::QuorumTimes,
+    /// Failures that stopped this member taking part (store failure, undecodable SNAP):
+    /// ZooKeeper's zk_unrecoverable_error_count (a critical thread died).
+    pub unrecoverable_errors: u64,
 }
 
 /// An ensemble member's peer transports and its current quorum connection per peer
@@ -241,6 +244,7 @@ impl Driver {
                     self.conns.len()
                 );
                 self.store_failed = Some(why);
+                self.unrecoverable_errors += 1;
                 let conns: Vec<u64> = self.conns.keys().copied().collect();
                 for conn in conns {
                     self.close(conn);
@@ -435,6 +439,7 @@ impl Driver {
                                 "SNAP from the leader does not decode: {e}; restart this member"
                             );
                             self.store_failed = Some(format!("bad SNAP stream: {e}"));
+                            self.unrecoverable_errors += 1;
                         }
                     }
                 }

@@ -226,6 +226,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         quorum_times: metrics::QuorumTimes::starting(driver::now_ms()),
         peers,
         wire: metrics::WireStats::default(),
+        unrecoverable_errors: 0,
     };
     // The node and zab are ticked ZAB_TICKS_PER_TICK times per tickTime, so election
     // timers (finalize wait, re-sends) work in tickTime/10 steps as ZooKeeper's 200 ms

@@ -272,6 +272,11 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("outstanding_changes_removed", c.outstanding_changes_removed),
         ("connection_revalidate_count", c.connection_revalidates),
         ("revalidate_count", c.learner_revalidates),
+        (
+            "cnxn_closed_without_zk_server_running",
+            c.closed_not_serving,
+        ),
+        ("unrecoverable_error_count", d.unrecoverable_errors),
         ("response_bytes", w.response_bytes),
         ("watch_bytes", w.watch_bytes),
         ("sync_processor_request_queued", pm.txns),
@@ -495,6 +500,7 @@ pub fn four_letter(d: &mut Driver, cmd: FourLetter, remote: SocketAddr) -> Strin
             d.wire.reset();
             d.quorum_times.reset();
             d.info.client_counters.reset();
+            d.unrecoverable_errors = 0;
             fourlw::srst().to_string()
         }
         FourLetter::Wchs => {
