@@ -1090,6 +1090,9 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     assert_eq!(int(fm2, "zk_learner_proposal_received_count"), proposals);
     assert!(int(fm2, "zk_learner_commit_received_count") >= proposals);
     assert_eq!(int(fm2, "zk_cnt_commit_propagation_latency"), proposals);
+    assert_eq!(int(fm2, "zk_cnt_proposal_latency"), proposals);
+    assert_eq!(int(lm, "zk_cnt_proposal_latency"), 0);
+    assert_eq!(int(om2, "zk_cnt_proposal_latency"), 0);
     assert_eq!(int(om2, "zk_learner_proposal_received_count"), 0);
     assert_eq!(int(om2, "zk_learner_commit_received_count"), proposals);
     for m in [lm, fm2, om2] {

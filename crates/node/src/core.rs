@@ -1429,6 +1429,9 @@ impl NodeCore {
             };
             match o {
                 zab::Output::Persist { seq, op } => {
+                    if let zab::PersistOp::Append(ps) = &op {
+                        self.record_proposal_latency(ps);
+                    }
                     self.outputs.push_back(Output::Persist { seq, op })
                 }
                 zab::Output::Deliver(p) => {
@@ -1517,6 +1520,22 @@ impl NodeCore {
         if let Some(conn) = close_after {
             if self.conns.contains_key(&conn) {
                 self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Follower in broadcast: PROPOSALs it is about to log, ms since the leader created them
+    /// (zk_proposal_latency, ZooKeeper's Follower.processPacket; not during sync).
+    fn record_proposal_latency(&mut self, ps: &[zab::Proposal]) {
+        if self.zab.role() != Role::Following || self.zab.phase() != zab::Phase::Broadcast {
+            return;
+        }
+        for p in ps {
+            if let Ok(h) = TxnHeader::decode(&mut p.txn.clone()) {
+                let ms = self.now_ms - h.time;
+                if ms >= 0 {
+                    self.counters.proposal_latency.add(ms);
+                }
             }
         }
     }

@@ -49,6 +49,9 @@ pub struct ServerCounters {
     /// Learners: ms from the txn's creation on the leader to its commit arriving here
     /// (zk_commit_propagation_latency).
     pub commit_propagation_latency: PercentileSummary,
+    /// Followers: ms from the txn's creation on the leader to its PROPOSAL arriving here
+    /// (zk_proposal_latency).
+    pub proposal_latency: PercentileSummary,
     /// Watchers notified per event that notified any, by event type
     /// (zk_node_{created,deleted,changed,children}_watch_count).
     pub node_created_watch_count: Summary,

@@ -329,6 +329,7 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("quorum_ack_latency", &c.quorum_ack_latency),
         ("commit_propagation_latency", &c.commit_propagation_latency),
         ("propagation_latency", &c.propagation_latency),
+        ("proposal_latency", &c.proposal_latency),
     ] {
         push_percentiles(&mut out, name, s);
     }
