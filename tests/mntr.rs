@@ -48,21 +48,37 @@ impl Server {
             ),
         )
         .expect("write zoo.cfg");
-        let child = Command::new(support::zkserver_bin())
+        let child = Server::spawn(&dir);
+        let server = Server { child, port, dir };
+        server.wait_serving();
+        server
+    }
+
+    fn spawn(dir: &std::path::Path) -> Child {
+        Command::new(support::zkserver_bin())
             .arg("--config")
-            .arg(&cfg)
+            .arg(dir.join("zoo.cfg"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start zkserver");
-        let server = Server { child, port, dir };
+            .expect("start zkserver")
+    }
+
+    fn wait_serving(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         // ruok answers before the server serves; srvr's Mode line only once it does.
-        while !server.four("srvr").contains("\nMode: standalone\n") {
+        while !self.four("srvr").contains("\nMode: standalone\n") {
             assert!(Instant::now() < deadline, "zkserver did not start serving");
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+    }
+
+    /// kill -9 and start again on the same data.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Server::spawn(&self.dir);
+        self.wait_serving();
     }
 
     fn four(&self, cmd: &str) -> String {
@@ -400,5 +416,38 @@ fn refused_dropped_and_counted_connections() {
     assert_eq!(
         int(&after, "zk_bytes_received_count") - int(&before, "zk_bytes_received_count"),
         4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_metrics_describe_the_recovery() {
+    let mut server = Server::start();
+    let (_, fresh) = server.mntr();
+    // A new data dir: no snapshot to load a log after, one initial snapshot written.
+    assert_eq!(int(&fresh, "zk_cnt_startup_txns_loaded"), 0);
+    assert_eq!(int(&fresh, "zk_cnt_snapshottime"), 1);
+    let client = zk::Client::connector()
+        .with_session_timeout(Duration::from_secs(6))
+        .connect(&format!("127.0.0.1:{}", server.port))
+        .await
+        .expect("connect");
+    for i in 0..7 {
+        client
+            .create(&format!("/r{i}"), b"", &opts())
+            .await
+            .expect("create");
+    }
+    drop(client);
+    server.restart();
+    let (_, restarted) = server.mntr();
+    // createSession, the creates and (perhaps) closeSession were replayed from the log.
+    assert_eq!(int(&restarted, "zk_cnt_startup_txns_loaded"), 1);
+    let loaded = int(&restarted, "zk_sum_startup_txns_loaded");
+    assert!((8..=9).contains(&loaded), "{loaded}");
+    assert_eq!(int(&restarted, "zk_cnt_dbinittime"), 1);
+    assert_eq!(int(&restarted, "zk_cnt_snapshottime"), 0);
+    assert_eq!(
+        int(&restarted, "zk_znode_count"),
+        int(&fresh, "zk_znode_count") + 7
     );
 }

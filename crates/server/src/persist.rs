@@ -312,6 +312,7 @@ pub fn start(
     // so "no snapshot but log entries" can only mean snapshots were lost — the start of the
     // history is gone, and replaying the rest over an empty tree would be a silent partial
     // history.
+    let mut initial_snapshot_ms = None;
     match (&rec.snapshot, rec.entries.first()) {
         (None, Some(first)) => {
             return Err(StoreError::Corrupt {
@@ -324,9 +325,11 @@ pub fn start(
             });
         }
         (None, None) => {
+            let t = Instant::now();
             let mut body = BytesMut::new();
             tree::snapshot::serialize_tree(&tree::datatree::DataTree::new(), &mut body);
             store::snapshot::write_snapshot(fs.clone(), &dirs.snap_dir, rec.last_zxid, &[], &body)?;
+            initial_snapshot_ms = Some(t.elapsed().as_millis() as i64);
             tracing::info!(zxid = %rec.last_zxid, "wrote the initial snapshot of a new data dir");
         }
         _ => {}
@@ -441,10 +444,17 @@ pub fn start(
     let (snap_tx, snap_rx) = std_mpsc::channel();
     let mut startup = PersistMetrics::default();
     startup.startup_snap_load_time.add(restore_ms as i64);
-    startup
-        .startup_txns_load_time
-        .add(replay_started.elapsed().as_millis() as i64);
-    startup.startup_txns_loaded.add(rec.entries.len() as i64);
+    // Like ZooKeeper's FileTxnSnapLog.restore: a data dir without a snapshot has nothing to
+    // replay (the log is only read after a snapshot), and gets its first snapshot instead.
+    if rec.snapshot.is_some() {
+        startup
+            .startup_txns_load_time
+            .add(replay_started.elapsed().as_millis() as i64);
+        startup.startup_txns_loaded.add(rec.entries.len() as i64);
+    }
+    if let Some(ms) = initial_snapshot_ms {
+        startup.snapshot_time.add(ms);
+    }
     startup
         .db_init_time
         .add(started.elapsed().as_millis() as i64);
