@@ -136,8 +136,12 @@ impl Ensemble {
         Ensemble::build(extra, true, 0)
     }
     fn build(extra: &str, proxied: bool, observers: usize) -> Ensemble {
-        let n = 3 + observers;
-        let role = |j: usize| if j >= 3 { ":observer" } else { "" };
+        Ensemble::build_with(extra, 3, proxied, observers)
+    }
+    /// `voters` voters (members 1..=voters), then `observers` observers.
+    fn build_with(extra: &str, voters: usize, proxied: bool, observers: usize) -> Ensemble {
+        let n = voters + observers;
+        let role = |j: usize| if j >= voters { ":observer" } else { "" };
         let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = std::env::temp_dir().join(format!(
             "zkserver-ensemble-{}-{}",
@@ -183,7 +187,11 @@ impl Ensemble {
         let mut members = Vec::new();
         for i in 0..n as u64 {
             let servers = servers(i as usize);
-            let peer_type = if i >= 3 { "peerType=observer\n" } else { "" };
+            let peer_type = if i as usize >= voters {
+                "peerType=observer\n"
+            } else {
+                ""
+            };
             let dir = tmp.join(format!("m{}", i + 1));
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("myid"), format!("{}\n", i + 1)).unwrap();
@@ -488,6 +496,40 @@ fn three_members_elect_serve_through_followers_and_survive_a_leader_crash() {
     assert!(
         !log_text(&e.members[leader]).contains("installed the leader's snapshot"),
         "expected DIFF, got SNAP"
+    );
+}
+
+/// `standaloneEnabled=false` with one server line: a one-voter ensemble (how ZooKeeper
+/// members start before a dynamic reconfig grows them). It leads itself, serves, and
+/// after a restart still has every write. (Its driver once spun on the closed channel of
+/// its peer-less transports and answered nothing.)
+#[test]
+fn one_voter_ensemble_leads_itself_serves_and_recovers() {
+    if !kazoo_available() {
+        eprintln!("skipped: kazoo is not installed for {PY}");
+        return;
+    }
+    let mut e = Ensemble::build_with("standaloneEnabled=false\n", 1, false, 0);
+    e.start_all();
+    e.wait_for_leader(Duration::from_secs(30));
+    let host = e.members[0].host();
+    let out = kazoo(
+        FOLLOWER_WRITE,
+        &[host.clone(), host.clone()],
+        Duration::from_secs(60),
+    );
+    assert!(out.contains("ok"), "{out}");
+    e.members[0].stop();
+    e.members[0].start();
+    e.wait_for_leader(Duration::from_secs(30));
+    let count = kazoo(COUNT, &[host, "/all".into()], Duration::from_secs(30));
+    assert_eq!(count.trim(), "20");
+    assert_eq!(
+        e.members[0]
+            .mntr()
+            .get("zk_server_state")
+            .map(String::as_str),
+        Some("leader")
     );
 }
 

@@ -164,6 +164,9 @@ def t_config_push(env):
             if not got or got[-1][1] != st.version:
                 got.append((data, st.version))
 
+    # On an ensemble sub may talk to another member than pub: sync first (ZooKeeper only
+    # promises a client its own writes; others' become visible after sync).
+    sub.sync(path)
     arm()
     n = 15
     for i in range(1, n + 1):

@@ -22,6 +22,11 @@
 //! txns through the leader, touched on learners and relayed in PING replies, expired only by
 //! the leader, revalidated with the leader when a client reconnects to a learner.
 //!
+//! Read-only mode (`readonly`, `readonlymode.enabled`): a member Looking for the grace period
+//! serves read-only clients with local sessions (never in `sessions`, never a txn) and
+//! answers their writes NotReadOnly; the tree is not touched. Zab leaving Looking ends it and
+//! closes every client connection, before anything the new leader sends is applied.
+//!
 //! Ordering guarantees (ZooKeeper's):
 //! - Per connection, replies leave in request order: a read waits behind the connection's
 //!   earlier writes (ZooKeeper's CommitProcessor), so a client reads its own writes.
@@ -51,6 +56,7 @@ use zab::{
 
 use crate::prep::{self, Outstanding, PrepConfig, PrepCtx, Prepared};
 use crate::read::{self, Reader};
+use crate::readonly::{self, ReadOnly};
 use crate::sessions::Sessions;
 use crate::stats::{self, ConnStats, ServerCounters};
 
@@ -69,6 +75,11 @@ pub struct NodeConfig {
     pub super_digest: Option<String>,
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: usize,
+    /// `readonlymode.enabled`: serve read-only clients while out of quorum (`readonly`).
+    pub read_only_mode: bool,
+    /// `localSessionsEnabled`: read-only sessions are local, so ZooKeeper serves new ones
+    /// only with this on (`readonly`).
+    pub local_sessions: bool,
 }
 
 /// What the driver must do.
@@ -205,6 +216,10 @@ pub struct NodeCore {
     scratch: BytesMut,
     now_ms: i64,
     last_reap_ms: i64,
+    /// Since when zab has been Looking and not serving (the read-only grace period).
+    looking_since_ms: Option<i64>,
+    /// Set while serving read-only clients (`readonly`): their local sessions.
+    read_only: Option<ReadOnly>,
     pub counters: ServerCounters,
 }
 
@@ -228,14 +243,26 @@ fn invalid_session_response(read_only_byte: Option<bool>) -> ConnectResponse {
 /// The handshake answer for a live session: its id, negotiated timeout and password (a pure
 /// function of the id), mirroring the client's readOnly byte.
 fn session_response(sid: SessionId, timeout_ms: i32, read_only_byte: Option<bool>) -> Bytes {
+    record_frame(&live_session_response(
+        sid,
+        timeout_ms,
+        read_only_byte.map(|_| false),
+    ))
+}
+
+fn live_session_response(
+    sid: SessionId,
+    timeout_ms: i32,
+    read_only: Option<bool>,
+) -> ConnectResponse {
     let pw = jute::password::session_password(sid.0);
-    record_frame(&ConnectResponse {
+    ConnectResponse {
         protocol_version: 0,
         time_out: timeout_ms,
         session_id: sid.0,
         passwd: Bytes::copy_from_slice(&pw),
-        read_only: read_only_byte.map(|_| false),
-    })
+        read_only,
+    }
 }
 
 fn frame_of(hdr: &ReplyHeader, body: &[u8]) -> Bytes {
@@ -284,6 +311,8 @@ impl NodeCore {
             scratch: BytesMut::new(),
             now_ms,
             last_reap_ms: now_ms,
+            looking_since_ms: None,
+            read_only: None,
             counters: ServerCounters::default(),
         };
         core.drain_zab();
@@ -317,6 +346,14 @@ impl NodeCore {
     pub fn is_serving(&self) -> bool {
         self.zab.is_serving()
     }
+    /// True while this member serves read-only clients (out of quorum, `readonlymode.enabled`).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
+    }
+    /// Local sessions of the read-only server (0 when not read-only).
+    pub fn local_session_count(&self) -> usize {
+        self.read_only.as_ref().map_or(0, |ro| ro.sessions.len())
+    }
 
     fn is_learner(&self) -> bool {
         matches!(self.zab.role(), Role::Following | Role::Observing)
@@ -335,6 +372,7 @@ impl NodeCore {
     pub fn peer_message(&mut self, from: ServerId, msg: Message, now_ms: i64) {
         self.now_ms = now_ms;
         self.zab.step(from, msg);
+        self.update_read_only();
         if !self.forward_backlog.is_empty() {
             // An ACK may have committed proposals and made room.
             self.drain_zab();
@@ -346,6 +384,7 @@ impl NodeCore {
     pub fn peer_disconnected(&mut self, peer: ServerId, now_ms: i64) {
         self.now_ms = now_ms;
         self.zab.disconnected(peer);
+        self.update_read_only();
     }
 
     /// The driver sent the snapshot `SendSnapshot` asked for.
@@ -427,6 +466,15 @@ impl NodeCore {
                         s.conn = None;
                     }
                 }
+                if let Some(s) = self
+                    .read_only
+                    .as_mut()
+                    .and_then(|ro| ro.sessions.get_mut(&sid))
+                {
+                    if s.conn == Some(conn) {
+                        s.conn = None;
+                    }
+                }
             }
         }
     }
@@ -449,6 +497,10 @@ impl NodeCore {
         c.stats.received += 1;
         c.read_only_byte = req.read_only;
         let ro = req.read_only;
+        if self.read_only.is_some() {
+            self.connect_read_only(conn, req, now_ms);
+            return;
+        }
         if !self.is_serving() {
             self.counters.closed_not_serving += 1;
             self.close_conn(conn);
@@ -600,6 +652,16 @@ impl NodeCore {
             self.close_conn(conn);
             return;
         };
+        if self.read_only.is_some() && readonly::refused(op_type) {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queue.push_back(Queued::Fail {
+                    xid,
+                    err: ErrorCode::NotReadOnly,
+                });
+            }
+            self.pump(conn);
+            return;
+        }
         self.sessions.touch(sid, now_ms);
         let is_write = matches!(
             op_type,
@@ -669,6 +731,31 @@ impl NodeCore {
             self.close_conn(conn);
             return;
         };
+        if let Some(ro) = self.read_only.as_mut() {
+            ro.renew(sid, now_ms);
+        }
+        if self.read_only.is_some() {
+            if readonly::refused(req.op_type()) {
+                // ReadOnlyRequestProcessor: answered before the pipeline, in order.
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Fail {
+                        xid,
+                        err: ErrorCode::NotReadOnly,
+                    });
+                }
+                self.pump(conn);
+                return;
+            }
+            if req.op_type() == op::CLOSE_SESSION {
+                // A local session closes here, without a txn.
+                if let Some(ro) = self.read_only.as_mut() {
+                    ro.sessions.remove(&sid);
+                }
+                let zxid = self.tree.last_processed_zxid().0;
+                self.reply_now(conn, xid, zxid, ErrorCode::Ok, true);
+                return;
+            }
+        }
         self.sessions.touch(sid, now_ms);
         if self.is_learner() {
             let timeout = self.sessions.get(sid).map_or(0, |s| s.timeout_ms);
@@ -1238,6 +1325,126 @@ impl NodeCore {
         }
     }
 
+    /// Starts read-only mode once zab has been Looking for the grace period, and ends it as
+    /// soon as zab is not Looking (election done): ZooKeeper shuts the read-only server
+    /// down when lookForLeader returns, closing every client connection.
+    fn update_read_only(&mut self) {
+        let looking = self.zab.role() == Role::Looking && !self.zab.is_serving();
+        if !looking {
+            self.looking_since_ms = None;
+            if self.read_only.take().is_some() {
+                tracing::info!("leaving read-only mode: closing all client connections");
+                let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                for conn in conns {
+                    self.close_conn(conn);
+                }
+            }
+            return;
+        }
+        if !self.config.read_only_mode || self.read_only.is_some() {
+            return;
+        }
+        let since = *self.looking_since_ms.get_or_insert(self.now_ms);
+        if self.now_ms - since >= readonly::grace_ms(self.config.tick_ms) {
+            tracing::info!("no quorum: serving read-only clients");
+            self.read_only = Some(ReadOnly::default());
+        }
+    }
+
+    /// Read-only mode: local sessions whose lease ran out go (no txn); so do their connections.
+    fn expire_local_sessions(&mut self) {
+        let Some(ro) = self.read_only.as_mut() else {
+            return;
+        };
+        for (sid, s) in ro.take_expired(self.now_ms) {
+            tracing::info!(session = %sid, "local session expired");
+            if let Some(conn) = s.conn {
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// The handshake while read-only (see `readonly` for ZooKeeper's rules).
+    fn connect_read_only(&mut self, conn: ConnId, req: ConnectRequest, now_ms: i64) {
+        if req.read_only != Some(true) {
+            tracing::info!(conn, "refusing session request for not-read-only client");
+            self.close_conn(conn);
+            return;
+        }
+        if req.last_zxid_seen > self.tree.last_processed_zxid().0 {
+            tracing::info!(
+                conn,
+                "client has seen zxid 0x{:x}, ahead of us; closing",
+                req.last_zxid_seen
+            );
+            self.close_conn(conn);
+            return;
+        }
+        let timeout_ms = req.time_out.clamp(
+            self.config.min_session_timeout_ms,
+            self.config.max_session_timeout_ms,
+        );
+        let sid = if req.session_id == 0 {
+            if !self.config.local_sessions {
+                // ZooKeeper submits a global createSession, which its read-only processor
+                // answers NotReadOnly instead of a handshake: the client never connects.
+                tracing::info!(
+                    conn,
+                    "read-only mode serves local sessions only (localSessionsEnabled=false)"
+                );
+                self.close_conn(conn);
+                return;
+            }
+            self.sessions.allocate_id()
+        } else {
+            let sid = SessionId(req.session_id);
+            if self.sessions.get(sid).is_some() {
+                tracing::info!(conn, session = %sid, "refusing global session reconnection in read-only mode");
+                self.close_conn(conn);
+                return;
+            }
+            let expected = jute::password::session_password(sid.0);
+            let live = self
+                .read_only
+                .as_ref()
+                .is_some_and(|ro| ro.sessions.contains_key(&sid));
+            if !live || req.passwd.as_ref() != expected.as_slice() {
+                let mut answer = invalid_session_response(None);
+                answer.read_only = Some(true);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queue.push_back(Queued::Ready {
+                        frame: record_frame(&answer),
+                        close: true,
+                    });
+                }
+                self.pump(conn);
+                return;
+            }
+            // The session moves to this connection; an older one bound to it goes.
+            let other = self
+                .read_only
+                .as_ref()
+                .and_then(|ro| ro.sessions.get(&sid))
+                .and_then(|s| s.conn);
+            if let Some(other) = other.filter(|&o| o != conn) {
+                self.close_conn(other);
+            }
+            sid
+        };
+        if let Some(ro) = self.read_only.as_mut() {
+            ro.touch(sid, timeout_ms, now_ms, Some(conn));
+        }
+        let frame = record_frame(&live_session_response(sid, timeout_ms, Some(true)));
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session = Some(sid);
+            c.queue.push_back(Queued::Ready {
+                frame,
+                close: false,
+            });
+        }
+        self.pump(conn);
+    }
+
     /// What prep reads for one request of `session` at `zxid` from a connection with `ids`.
     fn prep_ctx<'a>(&'a self, ids: &'a [Id], session: SessionId, zxid: Zxid) -> PrepCtx<'a> {
         PrepCtx {
@@ -1328,6 +1535,7 @@ impl NodeCore {
     pub fn persisted(&mut self, seq: PersistSeq, now_ms: i64) {
         self.now_ms = now_ms;
         self.zab.persisted(seq);
+        self.update_read_only();
         self.drain_zab();
         self.drain_forward_backlog();
     }
@@ -1336,6 +1544,8 @@ impl NodeCore {
     pub fn tick(&mut self, now_ms: i64) {
         self.now_ms = now_ms;
         self.zab.tick();
+        self.update_read_only();
+        self.expire_local_sessions();
         self.drain_zab();
         self.drain_forward_backlog();
         if self.is_learner() {

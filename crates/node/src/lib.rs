@@ -10,6 +10,7 @@
 pub mod core;
 pub mod prep;
 pub mod read;
+pub mod readonly;
 pub mod sessions;
 pub mod stats;
 

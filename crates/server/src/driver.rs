@@ -152,21 +152,31 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // zab's first outputs (election notifications) were produced at construction.
         self.route();
+        // A transport whose every sender is gone (a one-voter ensemble has no peer tasks)
+        // yields `None` at once, forever: stop polling it, or this biased loop spins and
+        // starves clients, ticks and four-letter words.
+        let mut election_open = true;
+        let mut quorum_open = true;
         loop {
             let (election_rx, quorum_rx) = match self.peers.as_mut() {
-                Some(p) => (Some(&mut p.election_rx), Some(&mut p.quorum_rx)),
+                Some(p) => (
+                    Some(&mut p.election_rx).filter(|_| election_open),
+                    Some(&mut p.quorum_rx).filter(|_| quorum_open),
+                ),
                 None => (None, None),
             };
             tokio::select! {
                 biased;
                 m = recv_opt(election_rx) => {
-                    if let Some((from, msg)) = m {
-                        self.node.peer_message(from, msg, now_ms());
+                    match m {
+                        Some((from, msg)) => self.node.peer_message(from, msg, now_ms()),
+                        None => election_open = false,
                     }
                 }
                 q = recv_opt(quorum_rx) => {
-                    if let Some(q) = q {
-                        self.quorum_event(q);
+                    match q {
+                        Some(q) => self.quorum_event(q),
+                        None => quorum_open = false,
                     }
                 }
                 ev = events.recv() => {

@@ -280,6 +280,8 @@ fn node_config(c: &Config, server_byte: u8) -> NodeConfig {
         super_digest: c.super_digest.clone(),
         container_check_interval_ms: c.container_check_interval_ms as i64,
         container_max_per_minute: c.container_max_per_minute as usize,
+        read_only_mode: c.readonlymode_enabled,
+        local_sessions: c.local_sessions_enabled,
     }
 }
 
@@ -415,7 +417,9 @@ pub fn start(
             .iter()
             .map(|e| zab::Proposal {
                 zxid: e.zxid,
-                txn: e.txn.clone(),
+                // Copied: a slice would keep the whole segment buffer (64 MiB when
+                // preallocated) alive for as long as zab keeps this proposal.
+                txn: bytes::Bytes::copy_from_slice(&e.txn),
             })
             .collect();
         Zab::with_ensemble(

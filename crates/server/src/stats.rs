@@ -22,7 +22,10 @@ fn dir_size(p: &Path) -> u64 {
 }
 
 fn mode(d: &Driver) -> fourlw::ServerMode {
-    if d.info.config.is_quorum() {
+    if d.node.is_read_only() {
+        // ZooKeeper's ReadOnlyZooKeeperServer.getState().
+        fourlw::ServerMode::ReadOnly
+    } else if d.info.config.is_quorum() {
         match d.node.zab().role() {
             zab::Role::Leading => fourlw::ServerMode::Leader,
             zab::Role::Observing => fourlw::ServerMode::Observer,
@@ -217,8 +220,11 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
             "global_sessions".into(),
             Int(d.node.sessions().len() as i64),
         ),
-        // zkserver has no local sessions (localSessionsEnabled): the count is always 0.
-        ("local_sessions".into(), Int(0)),
+        // Local sessions exist only in read-only mode (see node's readonly module).
+        (
+            "local_sessions".into(),
+            Int(d.node.local_session_count() as i64),
+        ),
         ("auth_failed_count".into(), Int(c.auth_failed as i64)),
         (
             "last_client_response_size".into(),
@@ -227,7 +233,8 @@ fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
         ("max_client_response_size".into(), size(w.max_response_size)),
         ("min_client_response_size".into(), size(w.min_response_size)),
     ];
-    if d.info.config.is_quorum() {
+    // A read-only member is a plain ZooKeeperServer in ZooKeeper: no quorum gauges.
+    if d.info.config.is_quorum() && !d.node.is_read_only() {
         out.push(("quorum_size".into(), Int(z.voter_count() as i64)));
         if let Some(l) = z.learner_counts() {
             let since = d.peers.as_ref().map_or(now, |p| p.role_since_ms);
@@ -355,7 +362,8 @@ fn mntr(d: &Driver) -> String {
     let m = fourlw::MntrStats {
         version: fourlw::version_string(),
         server_state: mode(d),
-        peer_state: d.info.config.is_quorum().then(|| peer_state(d)),
+        // The read-only server is a plain ZooKeeperServer: no zk_peer_state line.
+        peer_state: (d.info.config.is_quorum() && !d.node.is_read_only()).then(|| peer_state(d)),
         observer_master_id: (d.node.zab().role() == zab::Role::Observing)
             .then(|| d.node.zab().leader().map(|l| l.0 as i64))
             .flatten(),
@@ -460,19 +468,21 @@ fn dump(d: &Driver) -> String {
 
 /// The full reply to a four-letter word.
 pub fn four_letter(d: &mut Driver, cmd: FourLetter, remote: SocketAddr) -> String {
+    // A read-only member is "running" for the four-letter words (ZooKeeper's
+    // isZKServerRunning() is true for its ReadOnlyZooKeeperServer).
+    let serving = d.node.is_serving() || d.node.is_read_only();
     // Counted before the whitelist check, as ZooKeeper's checkFourLetterWord does (only
-    // while serving: ZooKeeper has no server stats to count in otherwise).
-    if d.node.is_serving() {
+    // while running: ZooKeeper has no server stats to count in otherwise).
+    if serving {
         d.node.counters.packets_received += 1;
     }
-    let serving = d.node.is_serving();
     if let Some(text) = fourlw::precheck(cmd, &d.info.config.four_letter_whitelist, serving) {
         return text;
     }
     let cfg = &d.info.config;
     match cmd {
         FourLetter::Ruok => fourlw::ruok().to_string(),
-        FourLetter::Isro => fourlw::isro(false).to_string(),
+        FourLetter::Isro => fourlw::isro(d.node.is_read_only()).to_string(),
         FourLetter::Srvr => fourlw::srvr(&server_stats(d)),
         FourLetter::Stat => fourlw::stat(&server_stats(d), &conn_infos(d, remote)),
         FourLetter::Cons => fourlw::cons(&conn_infos(d, remote)),

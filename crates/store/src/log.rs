@@ -431,9 +431,10 @@ impl TxnLog {
                     break;
                 }
                 if r.zxid >= from {
+                    // Copied out so the segment's buffer is freed on return (see scan_log).
                     out.push(LogEntry {
                         zxid: r.zxid,
-                        txn: r.txn,
+                        txn: Bytes::copy_from_slice(&r.txn),
                     });
                 }
             }

@@ -224,7 +224,9 @@ fn scan_segment(
 pub struct Recovered {
     /// The newest valid snapshot, if any (restore the tree from its body).
     pub snapshot: Option<Snapshot>,
-    /// Every logged txn after the snapshot's zxid, in order: apply them all.
+    /// Every logged txn after the snapshot's zxid, in order: apply them all. The txns are
+    /// slices of their segment's read buffer (no copy for replay): copy the ones kept for
+    /// long, or the whole buffer (a preallocated segment's length) stays alive.
     pub entries: Vec<LogEntry>,
     /// The log, ready for `append` (it starts a new segment).
     pub log: TxnLog,
@@ -510,6 +512,22 @@ mod tests {
         let rec = recover_on(&fs).unwrap();
         assert!(rec.entries.is_empty());
         assert_eq!(rec.last_zxid, Zxid::new(1, 12));
+    }
+
+    #[test]
+    fn entries_read_back_from_the_log_do_not_pin_the_segment_buffer() {
+        let (_sim, fs) = sim();
+        let mut log = recover_on(&fs).unwrap().log;
+        log.append(&entries(1, 1, 20)).unwrap();
+        log.sync().unwrap();
+        drop(log);
+        let rec = recover_on(&fs).unwrap();
+        assert_eq!(rec.entries.len(), 20);
+        // A leader may hold DIFF entries for a while: each owns its bytes, so the
+        // segment's read buffer (64 MiB when preallocated) is freed on return.
+        let read = rec.log.read_from(Zxid::new(1, 5), 100).unwrap();
+        assert_eq!(read.len(), 16);
+        assert!(read.iter().all(|e| e.txn.is_unique()));
     }
 
     #[test]

@@ -14,14 +14,20 @@ use node::{ConnId, NodeConfig, NodeCore, Output};
 use tree::datatree::DataTree;
 use zab::{Message, ServerId, Zab};
 
-use crate::harness::{connect_req, create, get, path_req, T0};
+use crate::harness::{
+    children, connect_req, create, delete, exists, get, m_create, m_set, multi, path_req, set, T0,
+};
 
 const TICK_MS: i64 = 2000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Got {
-    Handshake(i64),
-    Reply { xid: i32, err: i32 },
+    /// A handshake answer: session id and readOnly byte.
+    Handshake(i64, Option<bool>),
+    Reply {
+        xid: i32,
+        err: i32,
+    },
     Closed,
 }
 
@@ -42,6 +48,8 @@ struct Cluster {
     net: VecDeque<(ServerId, ServerId, Message)>,
     /// Drops quorum messages for which this returns true.
     drop: DropRule,
+    /// Members cut off from every other member (election messages too).
+    isolated: HashSet<usize>,
 }
 
 fn id(i: usize) -> ServerId {
@@ -51,6 +59,16 @@ fn id(i: usize) -> ServerId {
 impl Cluster {
     /// `n` voters; `inflight_max` bounds each leader's proposals in flight.
     fn new(n: usize, inflight_max: usize) -> Cluster {
+        Cluster::with_modes(n, inflight_max, false, false)
+    }
+
+    /// Like `new`, with `readonlymode.enabled` and `localSessionsEnabled` as given.
+    fn with_modes(
+        n: usize,
+        inflight_max: usize,
+        read_only_mode: bool,
+        local_sessions: bool,
+    ) -> Cluster {
         let voters: Vec<ServerId> = (0..n).map(id).collect();
         let m = (0..n)
             .map(|i| {
@@ -67,6 +85,8 @@ impl Cluster {
                     super_digest: None,
                     container_check_interval_ms: 60_000,
                     container_max_per_minute: 10_000,
+                    read_only_mode,
+                    local_sessions,
                 };
                 let zab = Zab::with_ensemble(
                     zab::Config {
@@ -96,6 +116,7 @@ impl Cluster {
             now: T0,
             net: VecDeque::new(),
             drop: Box::new(|_, _, _| false),
+            isolated: HashSet::new(),
         };
         for _ in 0..50 {
             c.tick();
@@ -166,6 +187,10 @@ impl Cluster {
                 let Some(i) = (0..self.m.len()).find(|&i| id(i) == to) else {
                     continue;
                 };
+                let from_i = (from.0 - 1) as usize;
+                if self.isolated.contains(&i) || self.isolated.contains(&from_i) {
+                    continue;
+                }
                 self.m[i].core.peer_message(from, msg, self.now);
             }
             if !busy {
@@ -201,7 +226,7 @@ impl Cluster {
             .connect(conn, connect_req(0, &[0; 16], 10_000), self.now);
         self.settle();
         match self.take(i, conn).as_slice() {
-            [Got::Handshake(sid)] if *sid != 0 => conn,
+            [Got::Handshake(sid, _)] if *sid != 0 => conn,
             other => panic!("handshake on member {i}: {other:?}"),
         }
     }
@@ -221,7 +246,7 @@ fn decode(m: &mut Member, conn: ConnId, frame: Bytes) -> Got {
     let _len = b.get_i32();
     if m.awaiting.remove(&conn) {
         let r = ConnectResponse::decode(&mut b).expect("ConnectResponse");
-        return Got::Handshake(r.session_id);
+        return Got::Handshake(r.session_id, r.read_only);
     }
     let hdr = ReplyHeader::decode(&mut b).expect("ReplyHeader");
     Got::Reply {
@@ -328,4 +353,237 @@ fn sync_on_a_leader_behind_its_own_commits_waits_for_them() {
     );
     c.release(l);
     assert_eq!(c.take(l, reader), vec![ok(1), ok(2)], "/x is readable");
+}
+
+// ----- read-only mode (`readonlymode.enabled`) -----
+
+impl Cluster {
+    /// Cuts every member but `keep` off (each alone), then ticks until `keep` stops serving.
+    fn lose_quorum(&mut self, keep: usize) {
+        self.isolated = (0..self.m.len()).filter(|&i| i != keep).collect();
+        for _ in 0..30 {
+            self.tick();
+            if !self.m[keep].core.is_serving() {
+                return;
+            }
+        }
+        panic!("member {keep} kept serving without a quorum");
+    }
+
+    /// Ticks until `i` is read-only; returns how many ticks that took.
+    fn until_read_only(&mut self, i: usize) -> usize {
+        for t in 1..=10 {
+            self.tick();
+            if self.m[i].core.is_read_only() {
+                return t;
+            }
+        }
+        panic!("member {i} never became read-only");
+    }
+
+    /// A handshake on member `i` with this readOnly byte (session id and password given).
+    fn handshake(
+        &mut self,
+        i: usize,
+        conn: ConnId,
+        ro: Option<bool>,
+        sid: i64,
+        passwd: &[u8],
+    ) -> Vec<Got> {
+        self.m[i].core.conn_opened(
+            conn,
+            format!("127.0.0.1:{}", 40_000 + conn),
+            "127.0.0.1".into(),
+        );
+        self.m[i].awaiting.insert(conn);
+        let mut req = connect_req(sid, passwd, 10_000);
+        req.read_only = ro;
+        self.m[i].core.connect(conn, req, self.now);
+        self.settle();
+        self.take(i, conn)
+    }
+}
+
+fn not_read_only(xid: i32) -> Got {
+    Got::Reply { xid, err: -119 }
+}
+
+#[test]
+fn a_member_without_quorum_serves_read_only_clients_from_its_committed_tree() {
+    let mut c = Cluster::with_modes(3, 100, true, true);
+    let l = c.leader();
+    let writer = c.session(l, 1);
+    c.send(l, writer, 1, create("/a", b"hello"));
+    c.send(l, writer, 2, create("/a/b", b""));
+    assert_eq!(c.take(l, writer), vec![ok(1), ok(2)]);
+    let global = c.m[l].core.session_of(writer).expect("session").0;
+    let f = c.follower(0);
+    // Let the follower apply what the leader committed (the commit rides on the next tick).
+    c.tick();
+    let zxid_before = c.m[f].core.last_zxid();
+    assert!(c.m[f].core.tree().get("/a/b").is_some());
+
+    c.lose_quorum(f);
+    assert!(!c.m[f].core.is_read_only(), "not before the grace period");
+    let ticks = c.until_read_only(f);
+    assert!(
+        ticks >= 1,
+        "the grace period (max(2 s, tick)) must pass first"
+    );
+
+    // A read-only client gets a session; the answer says readOnly=true.
+    let got = c.handshake(f, 10, Some(true), 0, &[0; 16]);
+    let sid = match got.as_slice() {
+        [Got::Handshake(sid, Some(true))] if *sid != 0 => *sid,
+        other => panic!("read-only handshake: {other:?}"),
+    };
+    assert_eq!((sid >> 56) as usize, f + 1, "ids carry this member's myid");
+    assert_eq!(c.m[f].core.local_session_count(), 1);
+    assert!(
+        c.m[f].core.sessions().get(jute::SessionId(sid)).is_none(),
+        "a read-only session is local: never in the committed session table"
+    );
+
+    // Reads are served from the last committed tree.
+    c.send(f, 10, 1, get("/a", true));
+    c.send(f, 10, 2, exists("/a/b", false));
+    c.send(f, 10, 3, children("/a", false));
+    c.send(f, 10, 4, exists("/missing", false));
+    c.send(f, 10, -2, OpRequest::Ping);
+    assert_eq!(
+        c.take(f, 10),
+        vec![
+            ok(1),
+            ok(2),
+            ok(3),
+            Got::Reply { xid: 4, err: -101 },
+            ok(-2)
+        ]
+    );
+    // Writes (and sync) are answered NotReadOnly, in order, and change nothing.
+    c.send(f, 10, 5, create("/c", b""));
+    c.send(f, 10, 6, set("/a", b"x", -1));
+    c.send(f, 10, 7, delete("/a/b", -1));
+    c.send(f, 10, 8, multi(vec![m_create("/d"), m_set("/a", -1)]));
+    c.send(f, 10, 9, OpRequest::Sync(path_req("/")));
+    c.send(f, 10, 10, get("/a", false));
+    assert_eq!(
+        c.take(f, 10),
+        vec![
+            not_read_only(5),
+            not_read_only(6),
+            not_read_only(7),
+            not_read_only(8),
+            not_read_only(9),
+            ok(10)
+        ]
+    );
+    assert_eq!(c.m[f].core.last_zxid(), zxid_before);
+    assert!(c.m[f].core.tree().get("/c").is_none());
+
+    // A client that did not ask for read-only (or an old one without the byte) is closed.
+    assert_eq!(
+        c.handshake(f, 11, Some(false), 0, &[0; 16]),
+        vec![Got::Closed]
+    );
+    assert_eq!(c.handshake(f, 12, None, 0, &[0; 16]), vec![Got::Closed]);
+    // So is a client renewing a global session.
+    let pw = jute::password::session_password(global);
+    assert_eq!(
+        c.handshake(f, 13, Some(true), global, &pw),
+        vec![Got::Closed]
+    );
+    // A local session renews with its password; an unknown one is told it expired.
+    let pw = jute::password::session_password(sid);
+    assert_eq!(
+        c.handshake(f, 14, Some(true), sid, &pw),
+        vec![Got::Handshake(sid, Some(true))]
+    );
+    assert_eq!(
+        c.take(f, 10),
+        vec![Got::Closed],
+        "the old connection of the session goes"
+    );
+    assert_eq!(
+        c.handshake(f, 15, Some(true), sid + 1, &pw),
+        vec![Got::Handshake(0, Some(true)), Got::Closed]
+    );
+    // closeSession of a local session: answered, closed, gone.
+    c.send(f, 14, 1, OpRequest::CloseSession);
+    assert_eq!(c.take(f, 14), vec![ok(1), Got::Closed]);
+    assert_eq!(c.m[f].core.local_session_count(), 0);
+}
+
+#[test]
+fn read_only_sessions_are_local_so_they_need_local_sessions_enabled() {
+    let mut c = Cluster::with_modes(3, 100, true, false);
+    let f = c.follower(0);
+    c.lose_quorum(f);
+    c.until_read_only(f);
+    assert_eq!(
+        c.handshake(f, 10, Some(true), 0, &[0; 16]),
+        vec![Got::Closed]
+    );
+    assert_eq!(c.m[f].core.local_session_count(), 0);
+}
+
+#[test]
+fn without_read_only_mode_a_member_without_quorum_refuses_every_client() {
+    let mut c = Cluster::with_modes(3, 100, false, true);
+    let f = c.follower(0);
+    c.lose_quorum(f);
+    for _ in 0..5 {
+        c.tick();
+    }
+    assert!(!c.m[f].core.is_read_only());
+    assert_eq!(
+        c.handshake(f, 10, Some(true), 0, &[0; 16]),
+        vec![Got::Closed]
+    );
+    assert_eq!(
+        c.handshake(f, 11, Some(false), 0, &[0; 16]),
+        vec![Got::Closed]
+    );
+}
+
+#[test]
+fn rejoining_a_quorum_ends_read_only_mode_and_closes_read_only_clients() {
+    let mut c = Cluster::with_modes(3, 100, true, true);
+    let f = c.follower(0);
+    c.lose_quorum(f);
+    c.until_read_only(f);
+    let got = c.handshake(f, 10, Some(true), 0, &[0; 16]);
+    assert!(matches!(got.as_slice(), [Got::Handshake(s, Some(true))] if *s != 0));
+    // The partition heals: an election ends read-only mode and its clients are closed.
+    c.isolated.clear();
+    let mut closed_at_election = false;
+    for _ in 0..30 {
+        c.tick();
+        if c.m[f].core.zab().role() != zab::Role::Looking {
+            closed_at_election |= c.take(f, 10) == vec![Got::Closed];
+            assert!(!c.m[f].core.is_read_only());
+        }
+        if c.m.iter().all(|m| m.core.is_serving()) {
+            break;
+        }
+    }
+    assert!(
+        c.m.iter().all(|m| m.core.is_serving()),
+        "a quorum formed again"
+    );
+    assert!(
+        closed_at_election,
+        "the read-only client's connection was closed"
+    );
+    assert_eq!(c.m[f].core.local_session_count(), 0);
+    // Read-write clients are served again; a read-only client now gets readOnly=false.
+    let got = c.handshake(f, 11, Some(true), 0, &[0; 16]);
+    let sid = match got.as_slice() {
+        [Got::Handshake(sid, Some(false))] if *sid != 0 => *sid,
+        other => panic!("read-write handshake: {other:?}"),
+    };
+    let l = c.leader();
+    assert!(c.m[l].core.sessions().get(jute::SessionId(sid)).is_some());
+    c.send(f, 11, 1, create("/after", b""));
+    assert_eq!(c.take(f, 11), vec![ok(1)]);
 }

@@ -120,6 +120,8 @@ impl H {
             super_digest: opts.super_digest,
             container_check_interval_ms: opts.container_check_interval_ms,
             container_max_per_minute: 10_000,
+            read_only_mode: false,
+            local_sessions: false,
         };
         let my_id = zab::ServerId(1);
         let zab = Zab::new(
