@@ -1103,36 +1103,98 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     assert!(get("zk_max_proposal_size")
         .parse::<i64>()
         .is_ok_and(|n| n > 0));
-    // Keys ZooKeeper 3.8's leader prints that we do not (reported, not asserted: most are
-    // JVM- or feature-specific counters).
-    let capture = std::fs::read_to_string(
-        support::repo_root().join("crates/server/testdata/fourlw/leader_mntr.txt"),
-    )
-    .unwrap_or_default();
-    let missing: Vec<&str> = capture
-        .lines()
-        .filter_map(|l| l.split_once('\t').map(|(k, _)| k))
-        .filter(|k| !m.contains_key(*k))
-        .collect();
-    eprintln!(
-        "leader mntr: {} keys; {} of the 3.8 capture's keys absent",
-        m.len(),
-        missing.len()
-    );
-    for k in [
-        "zk_learners",
-        "zk_synced_followers",
-        "zk_synced_non_voting_followers",
+    // Every key ZooKeeper 3.8 prints for the role, minus the commented exclusion list.
+    let f = (0..3).find(|&i| i != leader).unwrap();
+    let mut role_mntr = Vec::new();
+    for (i, capture) in [
+        (leader, "leader_mntr.txt"),
+        (f, "follower_mntr.txt"),
+        (obs, "observer_mntr.txt"),
     ] {
-        assert!(!missing.contains(&k), "{k} missing");
+        let text = e.members[i].four("mntr");
+        support::check_mntr_keys(&text, capture)
+            .unwrap_or_else(|err| panic!("member {} vs {capture}:\n{err}\n{text}", i + 1));
+        role_mntr.push(support::mntr_map(&text));
     }
+    let int = |m: &std::collections::HashMap<String, String>, k: &str| -> i64 {
+        m.get(k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{k} missing or not an integer in {m:?}"))
+    };
+    let (lm, fm2, om2) = (&role_mntr[0], &role_mntr[1], &role_mntr[2]);
+    // Each write (50 creates, 2 parents, the kazoo sessions' create/close) was proposed and
+    // committed by the leader; the follower got every PROPOSAL, the observer every INFORM,
+    // and all three applied them.
+    let proposals = int(lm, "zk_proposal_count");
+    assert!(proposals >= 52, "{proposals}");
+    assert_eq!(int(lm, "zk_commit_count"), proposals);
+    assert_eq!(int(lm, "zk_cnt_quorum_ack_latency"), proposals);
+    assert_eq!(int(fm2, "zk_learner_proposal_received_count"), proposals);
+    assert!(int(fm2, "zk_learner_commit_received_count") >= proposals);
+    assert_eq!(int(fm2, "zk_cnt_commit_propagation_latency"), proposals);
+    assert_eq!(int(fm2, "zk_cnt_proposal_latency"), proposals);
+    assert_eq!(int(lm, "zk_cnt_proposal_latency"), 0);
+    assert_eq!(int(om2, "zk_cnt_proposal_latency"), 0);
+    assert_eq!(int(om2, "zk_learner_proposal_received_count"), 0);
+    assert_eq!(int(om2, "zk_learner_commit_received_count"), proposals);
+    for m in [lm, fm2, om2] {
+        assert_eq!(int(m, "zk_cnt_propagation_latency"), proposals);
+        assert_eq!(int(m, "zk_quorum_size"), 3);
+        assert!(int(m, "zk_looking_count") >= 1);
+        assert_eq!(int(m, "zk_cnt_unavailable_time"), 1, "{m:?}");
+        assert_eq!(int(m, "zk_cnt_dbinittime"), 1);
+    }
+    for m in [fm2, om2] {
+        assert_eq!(int(m, "zk_proposal_count"), 0);
+        assert_eq!(int(m, "zk_commit_count"), 0);
+        assert_eq!(int(m, "zk_cnt_leader_unavailable_time"), 0);
+    }
+    // Leader and follower record their election; ZooKeeper's observer does not.
+    assert_eq!(int(lm, "zk_cnt_election_time"), 1);
+    assert_eq!(int(fm2, "zk_cnt_election_time"), 1);
+    assert_eq!(int(om2, "zk_cnt_election_time"), 0);
+    assert_eq!(int(lm, "zk_cnt_leader_unavailable_time"), 1);
+    assert_eq!(int(fm2, "zk_cnt_follower_sync_time"), 1);
+    assert_eq!(int(fm2, "zk_cnt_observer_sync_time"), 0);
+    assert_eq!(int(om2, "zk_cnt_observer_sync_time"), 1);
+    // Three learners synced, each by DIFF, TRUNC or SNAP.
+    assert!(int(lm, "zk_diff_count") + int(lm, "zk_snap_count") >= 3);
+    // A session moving from the leader to the follower: the follower counts a revalidating
+    // reconnect and asks the leader, which counts the REVALIDATE.
+    let before = (
+        mntr_int(&e.members[f], "zk_connection_revalidate_count"),
+        mntr_int(&e.members[leader], "zk_revalidate_count"),
+    );
+    // Raw handshakes: a session made on the leader, its connection dropped (the session
+    // lives on), then resumed on the follower.
+    let made = handshake(e.members[leader].client_port, 0, vec![0u8; 16].into());
+    assert_ne!(made.session_id, 0);
+    let resumed = handshake(
+        e.members[f].client_port,
+        made.session_id,
+        made.passwd.clone(),
+    );
+    assert_eq!(
+        resumed.session_id, made.session_id,
+        "the follower resumed the session"
+    );
+    assert_eq!(
+        mntr_int(&e.members[f], "zk_connection_revalidate_count"),
+        before.0 + 1
+    );
+    assert_eq!(
+        mntr_int(&e.members[leader], "zk_revalidate_count"),
+        before.1 + 1
+    );
+    // Write replies went out from the members the clients used (leader, observer).
+    assert!(int(lm, "zk_response_bytes") > 0 && int(om2, "zk_response_bytes") > 0);
+    assert!(int(lm, "zk_max_client_response_size") >= 16);
     let srvr = e.members[leader].srvr();
     let sizes = srvr
         .lines()
         .find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "))
         .unwrap_or_else(|| panic!("no proposal sizes on the leader: {srvr}"));
     assert!(!sizes.starts_with("-1"), "{srvr}");
-    let f = (0..3).find(|&i| i != leader).unwrap();
     let fm = e.members[f].mntr();
     assert_eq!(
         fm.get("zk_peer_state").map(String::as_str),
@@ -1140,6 +1202,14 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
     );
     assert!(!fm.contains_key("zk_learners"), "{fm:?}");
     assert!(!e.members[f].srvr().contains("Proposal sizes"));
+    // No clients on the follower: the four-letter word's own connection is its only one.
+    let fstat = e.members[f].four("stat");
+    assert!(fstat.contains("\nConnections: 1\n"), "{fstat}");
+    assert!(
+        fstat.contains("[0](queued=0,recved=1,sent=0)\n\n"),
+        "{fstat}"
+    );
+    assert!(fstat.contains("\nMode: follower\n"), "{fstat}");
     let om = e.members[obs].mntr();
     assert_eq!(
         om.get("zk_server_state").map(String::as_str),
@@ -1190,5 +1260,135 @@ fn observer_learns_every_write_serves_reads_forwards_writes_and_never_votes() {
         Duration::from_secs(30),
     );
     assert_eq!(count.trim(), "30");
+    // The handshakes the lone voter and the observer refused while not serving.
+    let refused: i64 = [survivor, obs]
+        .iter()
+        .map(|&i| mntr_int(&e.members[i], "zk_cnxn_closed_without_zk_server_running"))
+        .sum();
+    assert!(refused >= 1, "{refused}");
     eprintln!("observer test took {:?}", started.elapsed());
+}
+
+/// `mntr` value as an integer, or -1 when the member does not answer or lacks the key.
+fn mntr_int(m: &Member, key: &str) -> i64 {
+    m.mntr().get(key).and_then(|v| v.parse().ok()).unwrap_or(-1)
+}
+
+/// Polls until `cond` holds (bounded); false on timeout.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_reports_a_pending_sync_while_a_forwarded_sync_waits_for_a_commit() {
+    use zookeeper_client as zk;
+    // syncLimit 50 ticks (5 s): the leader keeps leading while both followers are frozen.
+    let mut e = Ensemble::with_observers("syncLimit=50\n", 1);
+    e.start_all();
+    let leader = e.wait_for_leader(Duration::from_secs(30));
+    let obs = 3;
+    let connect = |host: String| async move {
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(20))
+            .connect(&host)
+            .await
+            .expect("connect")
+    };
+    let on_leader = connect(e.members[leader].host()).await;
+    let on_observer = connect(e.members[obs].host()).await;
+    let acl = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    on_leader.create("/p", b"", &acl).await.expect("create");
+    on_observer
+        .sync("/p")
+        .await
+        .expect("a sync with nothing outstanding");
+    assert_eq!(mntr_int(&e.members[leader], "zk_pending_syncs"), 0);
+
+    // Both followers frozen: the leader's next proposal cannot commit, so a sync the
+    // observer forwards must wait for it.
+    let followers: Vec<u32> = (0..3)
+        .filter(|&i| i != leader)
+        .map(|i| e.members[i].pid())
+        .collect();
+    for &pid in &followers {
+        signal(pid, "-STOP");
+    }
+    let proposals = mntr_int(&e.members[leader], "zk_proposal_count");
+    let write = {
+        let c = on_leader.clone();
+        let acl = acl.clone();
+        tokio::spawn(async move { c.create("/p/stuck", b"", &acl).await.map(|_| ()) })
+    };
+    let proposed = eventually(Duration::from_secs(2), || {
+        mntr_int(&e.members[leader], "zk_proposal_count") > proposals
+    });
+    let sync = {
+        let c = on_observer.clone();
+        tokio::spawn(async move { c.sync("/p").await })
+    };
+    let pending = eventually(Duration::from_secs(2), || {
+        mntr_int(&e.members[leader], "zk_pending_syncs") == 1
+    });
+    let leading = e.members[leader].mode();
+    for &pid in &followers {
+        signal(pid, "-CONT");
+    }
+    assert!(proposed, "the write was never proposed");
+    assert!(
+        pending,
+        "zk_pending_syncs never reached 1 (leader mode {leading:?})"
+    );
+    assert_eq!(leading.as_deref(), Some("leader"));
+    // Once the followers ACK, the proposal commits and the sync is answered.
+    let _ = tokio::time::timeout(Duration::from_secs(20), write).await;
+    let _ = tokio::time::timeout(Duration::from_secs(20), sync).await;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let m = e.members[leader].mntr();
+            m.get("zk_server_state").map(String::as_str) != Some("leader")
+                || m.get("zk_pending_syncs").map(String::as_str) == Some("0")
+        }),
+        "the pending sync never cleared"
+    );
+}
+
+/// A bare client handshake on `port` (new session when `session_id` is 0); the connection is
+/// dropped afterwards, so a session it made stays alive until it expires.
+fn handshake(port: u16, session_id: i64, passwd: bytes::Bytes) -> jute::proto::ConnectResponse {
+    use jute::Record;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = jute::proto::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        time_out: 30_000,
+        session_id,
+        passwd,
+        read_only: Some(false),
+    }
+    .to_bytes();
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).expect("send ConnectRequest");
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("ConnectResponse length");
+    let mut buf = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
+    s.read_exact(&mut buf).expect("ConnectResponse");
+    jute::proto::ConnectResponse::decode(&mut bytes::Bytes::from(buf)).expect("decode")
 }

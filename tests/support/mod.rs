@@ -185,3 +185,146 @@ pub fn run_client_against_zkserver(name: &str, client: &[&str], limit: Duration)
     }
     println!("{}", o.output);
 }
+
+/// `pattern` with `*` wildcards (any characters) matches all of `s`.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || !s.ends_with(last) || s.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// crates/server/testdata/fourlw/mntr_excluded.txt: (excluded patterns, allowed extras).
+pub fn mntr_exclusions() -> (Vec<String>, Vec<String>) {
+    let path = repo_root().join("crates/server/testdata/fourlw/mntr_excluded.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut excluded = Vec::new();
+    let mut extra = Vec::new();
+    for line in text.lines() {
+        let entry = line.split('#').next().unwrap_or("").trim();
+        if entry.is_empty() {
+            continue;
+        }
+        match entry.strip_prefix('+') {
+            Some(k) => extra.push(k.to_string()),
+            None => excluded.push(entry.to_string()),
+        }
+    }
+    (excluded, extra)
+}
+
+/// Keys of a captured ZooKeeper 3.8 `mntr` (crates/server/testdata/fourlw/`file`).
+pub fn captured_mntr_keys(file: &str) -> Vec<String> {
+    let path = repo_root().join("crates/server/testdata/fourlw").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines()
+        .filter_map(|l| l.split_once('\t').map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+/// ZooKeeper's SummarySets print one summary per key (`zk_avg_{key}_{set}`, …): which keys
+/// appear depends on the load (namespaces touched, learner ids), so the key-set check
+/// compares them as `zk_avg_*_{set}` and does not require them.
+pub const SUMMARY_SETS: [&str; 4] = [
+    "read_per_namespace",
+    "write_per_namespace",
+    "learner_handler_qp_size",
+    "learner_handler_qp_time_ms",
+];
+
+/// A SummarySet key with its per-key part replaced by `*`; other keys unchanged.
+pub fn normalize_mntr_key(k: &str) -> String {
+    for set in SUMMARY_SETS {
+        for stat in [
+            "avg", "min", "max", "cnt", "sum", "p50", "p95", "p99", "p999",
+        ] {
+            let head = format!("zk_{stat}_");
+            let tail = format!("_{set}");
+            if k.len() > head.len() + tail.len() && k.starts_with(&head) && k.ends_with(&tail) {
+                return format!("{head}*{tail}");
+            }
+        }
+    }
+    k.to_string()
+}
+
+/// Checks a live `mntr` reply's keys against ZooKeeper 3.8's capture for the same role minus
+/// the exclusion list: every remaining key present, no excluded key printed (an implemented
+/// key must leave the list), no key that is neither captured (SummarySet keys: in any role)
+/// nor an allowed extra, no duplicates. Returns every problem found, one per line.
+pub fn check_mntr_keys(mntr: &str, capture_file: &str) -> Result<(), String> {
+    let (excluded, extra) = mntr_exclusions();
+    let captured: Vec<String> = captured_mntr_keys(capture_file)
+        .iter()
+        .map(|k| normalize_mntr_key(k))
+        .collect();
+    let any_role_sets: Vec<String> = [
+        "mntr.txt",
+        "leader_mntr.txt",
+        "follower_mntr.txt",
+        "observer_mntr.txt",
+    ]
+    .iter()
+    .flat_map(|f| captured_mntr_keys(f))
+    .map(|k| normalize_mntr_key(&k))
+    .filter(|k| k.contains("_*_"))
+    .collect();
+    let raw: Vec<&str> = mntr
+        .lines()
+        .filter_map(|l| l.split_once('\t').map(|(k, _)| k))
+        .collect();
+    let ours: Vec<String> = raw.iter().map(|k| normalize_mntr_key(k)).collect();
+    let is_excluded = |k: &str| excluded.iter().any(|p| glob_match(p, k));
+    let mut problems = Vec::new();
+    for k in &captured {
+        if !is_excluded(k) && !k.contains("_*_") && !ours.contains(k) {
+            problems.push(format!(
+                "missing {k} (ZooKeeper 3.8 prints it in {capture_file})"
+            ));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, norm) in raw.iter().zip(&ours) {
+        if !seen.insert(*k) {
+            problems.push(format!("duplicate {k}"));
+        }
+        if is_excluded(norm) {
+            problems.push(format!("{k} is printed but listed as excluded"));
+        } else if !captured.contains(norm)
+            && !any_role_sets.contains(norm)
+            && !extra.iter().any(|e| e == k)
+        {
+            problems.push(format!(
+                "{k} is neither in {capture_file} nor an allowed extra"
+            ));
+        }
+    }
+    if mntr.lines().count() != raw.len() {
+        problems.push("a line without a tab".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// `mntr` as key → value.
+pub fn mntr_map(mntr: &str) -> std::collections::HashMap<String, String> {
+    mntr.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -40,8 +40,8 @@ use std::collections::{HashMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 use jute::codec::write_frame;
 use jute::proto::{
-    keeper_state, ConnectRequest, ConnectResponse, Create2Response, CreateResponse, MultiOp,
-    MultiResponse, MultiResult, OpRequest, ReplyHeader, StatResponse, WatcherEvent,
+    event_type, keeper_state, ConnectRequest, ConnectResponse, Create2Response, CreateResponse,
+    MultiOp, MultiResponse, MultiResult, OpRequest, ReplyHeader, StatResponse, WatcherEvent,
 };
 use jute::quorum::{QuorumRequest, RevalidateReply, SessionTouch};
 use jute::txn::{CreateSessionTxn, ErrorTxn, Txn, TxnBody, TxnHeader};
@@ -58,7 +58,7 @@ use crate::prep::{self, Outstanding, PrepConfig, PrepCtx, Prepared};
 use crate::read::{self, Reader};
 use crate::readonly::{self, ReadOnly};
 use crate::sessions::Sessions;
-use crate::stats::{ConnStats, ServerCounters};
+use crate::stats::{self, ConnStats, ServerCounters};
 
 pub type ConnId = u64;
 
@@ -328,6 +328,10 @@ impl NodeCore {
     pub fn sessions(&self) -> &Sessions {
         &self.sessions
     }
+    /// `srst`: clears zab's event counters (the node's own are `counters`).
+    pub fn reset_zab_metrics(&mut self) {
+        self.zab.reset_metrics();
+    }
     pub fn zab(&self) -> &Zab {
         &self.zab
     }
@@ -486,6 +490,11 @@ impl NodeCore {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        self.counters.connection_requests += 1;
+        // ZooKeeper counts the ConnectRequest as a received packet, on the connection
+        // (cons' recved) and server-wide (srvr's Received), like any request.
+        self.counters.packets_received += 1;
+        c.stats.received += 1;
         c.read_only_byte = req.read_only;
         let ro = req.read_only;
         if self.read_only.is_some() {
@@ -493,6 +502,7 @@ impl NodeCore {
             return;
         }
         if !self.is_serving() {
+            self.counters.closed_not_serving += 1;
             self.close_conn(conn);
             return;
         }
@@ -548,6 +558,7 @@ impl NodeCore {
             return;
         }
         let sid = SessionId(req.session_id);
+        self.counters.connection_revalidates += 1;
         // Any other connection bound to the session goes, even if the password is wrong.
         if let Some(other) = self.sessions.get(sid).and_then(|s| s.conn) {
             if other != conn {
@@ -1158,6 +1169,7 @@ impl NodeCore {
 
     /// Leader: a learner asks whether a reconnecting client's session is alive.
     fn revalidate(&mut self, from: ServerId, mut data: Bytes) {
+        self.counters.learner_revalidates += 1;
         let Ok(t) = SessionTouch::decode(&mut data) else {
             tracing::warn!(from = from.0, "undecodable REVALIDATE");
             return;
@@ -1465,6 +1477,7 @@ impl NodeCore {
         };
         let txn_type_and_body = match prepared {
             Ok(p) => {
+                self.counters.outstanding_changes_queued += p.changes.len() as u64;
                 self.outstanding.push(p.changes);
                 p.body
             }
@@ -1559,6 +1572,7 @@ impl NodeCore {
             return;
         }
         let expired = self.sessions.take_expired(now_ms);
+        self.counters.sessions_expired += expired.len() as u64;
         for (i, &sid) in expired.iter().enumerate() {
             tracing::info!(session = %sid, "session expired");
             let Ok(zxid) = self.zab.next_zxid() else {
@@ -1622,6 +1636,9 @@ impl NodeCore {
             };
             match o {
                 zab::Output::Persist { seq, op } => {
+                    if let zab::PersistOp::Append(ps) = &op {
+                        self.record_proposal_latency(ps);
+                    }
                     self.outputs.push_back(Output::Persist { seq, op })
                 }
                 zab::Output::Deliver(p) => {
@@ -1673,6 +1690,7 @@ impl NodeCore {
 
     /// Applies a committed txn: tree, sessions, watches, then the waiting reply.
     fn apply(&mut self, p: zab::Proposal) {
+        let proposed_here = self.proposed.contains_key(&p.zxid);
         let txn = match self.proposed.remove(&p.zxid) {
             Some(t) => t,
             None => match Txn::decode(p.txn.clone()) {
@@ -1684,7 +1702,9 @@ impl NodeCore {
             },
         };
         let applied = self.tree.apply(&txn);
-        self.outstanding.retire(p.zxid);
+        self.record_writes(&txn.body, &applied.result);
+        self.counters.outstanding_changes_removed += self.outstanding.retire(p.zxid) as u64;
+        self.record_commit_latencies(txn.header.time, proposed_here);
         let sid = SessionId(txn.header.client_id);
         self.creating.remove(&sid);
         let mut close_after: Option<ConnId> = None;
@@ -1711,6 +1731,93 @@ impl NodeCore {
         }
     }
 
+    /// Follower in broadcast: PROPOSALs it is about to log, ms since the leader created them
+    /// (zk_proposal_latency, ZooKeeper's Follower.processPacket; not during sync).
+    fn record_proposal_latency(&mut self, ps: &[zab::Proposal]) {
+        if self.zab.role() != Role::Following || self.zab.phase() != zab::Phase::Broadcast {
+            return;
+        }
+        for p in ps {
+            if let Ok(h) = TxnHeader::decode(&mut p.txn.clone()) {
+                let ms = self.now_ms - h.time;
+                if ms >= 0 {
+                    self.counters.proposal_latency.add(ms);
+                }
+            }
+        }
+    }
+
+    /// zk_*_write_per_namespace for the creates, deletes and setDatas that took effect.
+    fn record_writes(&mut self, body: &TxnBody, result: &TxnResult) {
+        let (path, bytes) = match (body, result) {
+            (TxnBody::Multi(bodies), TxnResult::Multi(results)) => {
+                for (b, r) in bodies.iter().zip(results) {
+                    self.record_writes(b, r);
+                }
+                return;
+            }
+            (TxnBody::Create(t) | TxnBody::Create2(t), TxnResult::Created { .. }) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            (TxnBody::CreateContainer(t), TxnResult::Created { .. }) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            (TxnBody::CreateTtl(t), TxnResult::Created { .. }) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            (TxnBody::Delete(t) | TxnBody::DeleteContainer(t), TxnResult::Deleted) => (&t.path, 0),
+            (TxnBody::SetData(t), TxnResult::DataSet(_)) => {
+                (&t.path, t.data.as_ref().map_or(0, |d| d.len()))
+            }
+            _ => return,
+        };
+        if let Some(ns) = stats::top_namespace(path) {
+            self.counters
+                .write_per_namespace
+                .add(ns, stats::java_len(path) + bytes as i64);
+        }
+    }
+
+    /// zk_*_read_per_namespace for a getData, exists or getChildren answered with a node.
+    fn record_read(&mut self, req: &OpRequest) {
+        let (path, children) = match req {
+            OpRequest::GetData(r) => (&r.path, false),
+            OpRequest::Exists(r) => (&r.path, false),
+            OpRequest::GetChildren(r) | OpRequest::GetChildren2(r) => (&r.path, true),
+            _ => return,
+        };
+        let Some(ns) = stats::top_namespace(path) else {
+            return;
+        };
+        let Some(node) = self.tree.get(path) else {
+            return;
+        };
+        let bytes = match (req, children) {
+            (_, true) => node.children.iter().map(|c| stats::java_len(c)).sum(),
+            (OpRequest::GetData(_), _) => node.data_len() as i64,
+            _ => 0,
+        };
+        self.counters.read_per_namespace.add(
+            ns,
+            stats::java_len(path) + bytes + stats::STAT_OVERHEAD_BYTES,
+        );
+    }
+
+    /// The txn header's time is the leader's clock at proposal (ZooKeeper's `logLatency`):
+    /// a negative difference is clock skew between members and is not recorded.
+    fn record_commit_latencies(&mut self, created_ms: i64, proposed_here: bool) {
+        let ms = self.now_ms - created_ms;
+        if ms < 0 {
+            return;
+        }
+        self.counters.propagation_latency.add(ms);
+        if proposed_here {
+            self.counters.quorum_ack_latency.add(ms);
+        } else if matches!(self.zab.role(), zab::Role::Following | zab::Role::Observing) {
+            self.counters.commit_propagation_latency.add(ms);
+        }
+    }
+
     /// Turns the tree's triggers into notifications for the connections watching, each
     /// delivered only if that connection may READ the node (3.9 semantics).
     fn notify(&mut self, triggers: &[tree::apply::Trigger], zxid: Zxid) {
@@ -1718,6 +1825,18 @@ impl NodeCore {
             let watchers = self.watches.trigger(&t.path, t.event_type);
             if watchers.is_empty() {
                 continue;
+            }
+            let per_event = match t.event_type {
+                event_type::NODE_CREATED => Some(&mut self.counters.node_created_watch_count),
+                event_type::NODE_DELETED => Some(&mut self.counters.node_deleted_watch_count),
+                event_type::NODE_DATA_CHANGED => Some(&mut self.counters.node_changed_watch_count),
+                event_type::NODE_CHILDREN_CHANGED => {
+                    Some(&mut self.counters.node_children_watch_count)
+                }
+                _ => None,
+            };
+            if let Some(s) = per_event {
+                s.add(watchers.len() as i64);
             }
             let frame = frame_of(
                 &ReplyHeader {
@@ -1797,6 +1916,9 @@ impl NodeCore {
             PendingKind::Expire | PendingKind::Reaper | PendingKind::Forwarded => return,
         };
         self.counters.record_latency(self.now_ms - pw.received_ms);
+        self.counters
+            .update_latency
+            .add((self.now_ms - pw.received_ms).max(0));
         self.counters.packets_sent += 1;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats
@@ -1911,6 +2033,9 @@ impl NodeCore {
                     skip_acl: self.config.prep.skip_acl,
                 };
                 let r = read::serve(&self.tree, &mut self.watches, &who, &req, &mut self.scratch);
+                if r.is_ok() {
+                    self.record_read(&req);
+                }
                 (xid, r.err().unwrap_or(ErrorCode::Ok))
             }
         };
@@ -1938,6 +2063,9 @@ impl NodeCore {
         );
         self.counters.packets_sent += 1;
         self.counters.record_latency(self.now_ms - received_ms);
+        self.counters
+            .read_latency
+            .add((self.now_ms - received_ms).max(0));
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats
                 .on_reply(last, self.now_ms - received_ms, self.now_ms);

@@ -70,18 +70,21 @@ impl Outstanding {
     }
 
     /// Txn `zxid` has been applied to the tree: its records (and any older) are now the
-    /// tree's own view.
-    pub fn retire(&mut self, zxid: Zxid) {
+    /// tree's own view. Returns how many records left the queue (zk_outstanding_changes_removed).
+    pub fn retire(&mut self, zxid: Zxid) -> usize {
+        let mut removed = 0;
         while let Some((z, _)) = self.order.front() {
             if *z > zxid {
                 break;
             }
             if let Some((z, path)) = self.order.pop_front() {
+                removed += 1;
                 if self.latest.get(&path).is_some_and(|r| r.zxid == z) {
                     self.latest.remove(&path);
                 }
             }
         }
+        removed
     }
 
     pub fn len(&self) -> usize {

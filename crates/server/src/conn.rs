@@ -23,6 +23,28 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, FramedParts};
 
 use crate::driver::{ConnOut, Event};
+use crate::metrics::ClientCounters;
+
+/// Why a connection ended (besides a clean close): the first two are counted for `mntr`.
+enum Closed {
+    /// End of stream from the client (ZooKeeper's CONNECTION_DROP_COUNT).
+    ByClient,
+    /// No ConnectRequest in time (SESSIONLESS_CONNECTIONS_EXPIRED).
+    NoHandshake,
+    Other(String),
+}
+
+impl From<String> for Closed {
+    fn from(s: String) -> Closed {
+        Closed::Other(s)
+    }
+}
+
+impl From<&str> for Closed {
+    fn from(s: &str) -> Closed {
+        Closed::Other(s.to_string())
+    }
+}
 
 /// How long a connection may stay silent before its handshake
 /// (`zookeeper.nio.sessionlessCnxnTimeout`).
@@ -31,6 +53,8 @@ const SESSIONLESS_TIMEOUT: Duration = Duration::from_millis(10_000);
 pub struct ConnParams {
     pub max_buffer: usize,
     pub inflight_max: usize,
+    /// Bytes received, sessionless expiries and client-side closes (`mntr`).
+    pub counters: std::sync::Arc<ClientCounters>,
 }
 
 pub async fn serve(
@@ -40,8 +64,19 @@ pub async fn serve(
     events: mpsc::Sender<Event>,
     params: ConnParams,
 ) {
-    if let Err(reason) = serve_inner(conn, stream, remote, &events, &params).await {
-        tracing::debug!(conn, %remote, "connection closed: {reason}");
+    match serve_inner(conn, stream, remote, &events, &params).await {
+        Ok(()) => {}
+        Err(Closed::ByClient) => {
+            ClientCounters::add(&params.counters.dropped, 1);
+            tracing::debug!(conn, %remote, "connection closed by the client");
+        }
+        Err(Closed::NoHandshake) => {
+            ClientCounters::add(&params.counters.sessionless_expired, 1);
+            tracing::debug!(conn, %remote, "connection closed: no handshake in time");
+        }
+        Err(Closed::Other(reason)) => {
+            tracing::debug!(conn, %remote, "connection closed: {reason}");
+        }
     }
     let _ = events.send(Event::Closed { conn }).await;
 }
@@ -52,7 +87,7 @@ async fn serve_inner(
     remote: SocketAddr,
     events: &mpsc::Sender<Event>,
     params: &ConnParams,
-) -> Result<(), String> {
+) -> Result<(), Closed> {
     let _ = stream.set_nodelay(true);
     let (mut rd, wr) = stream.into_split();
     let mut wr = BufWriter::new(wr);
@@ -62,19 +97,20 @@ async fn serve_inner(
     let first = tokio::time::timeout(SESSIONLESS_TIMEOUT, async {
         while buf.len() < 4 {
             if rd.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
-                return Err("closed before the handshake".to_string());
+                return Err(Closed::ByClient);
             }
         }
         Ok(())
     })
     .await;
     match first {
-        Err(_) => return Err("no handshake in time".into()),
+        Err(_) => return Err(Closed::NoHandshake),
         Ok(Err(e)) => return Err(e),
         Ok(Ok(())) => {}
     }
     let head = [buf[0], buf[1], buf[2], buf[3]];
     if let Some(cmd) = crate::fourlw::lookup(head) {
+        ClientCounters::add(&params.counters.bytes_received, 4);
         let (tx, rx) = tokio::sync::oneshot::channel();
         events
             .send(Event::FourLetter {
@@ -110,11 +146,12 @@ async fn serve_inner(
 
     // The handshake.
     let frame = match tokio::time::timeout(SESSIONLESS_TIMEOUT, framed.next()).await {
-        Err(_) => return Err("no handshake in time".into()),
-        Ok(None) => return Err("closed before the handshake".into()),
-        Ok(Some(Err(e))) => return Err(format!("bad handshake frame: {e}")),
+        Err(_) => return Err(Closed::NoHandshake),
+        Ok(None) => return Err(Closed::ByClient),
+        Ok(Some(Err(e))) => return Err(format!("bad handshake frame: {e}").into()),
         Ok(Some(Ok(f))) => f.freeze(),
     };
+    ClientCounters::add(&params.counters.bytes_received, 4 + frame.len() as u64);
     let req = ConnectRequest::decode(&mut frame.clone())
         .map_err(|e| format!("undecodable ConnectRequest: {e}"))?;
     events
@@ -149,10 +186,11 @@ async fn serve_inner(
             }
             frame = framed.next(), if inflight < params.inflight_max => {
                 let frame = match frame {
-                    None => return Err("peer closed".into()),
-                    Some(Err(e)) => return Err(format!("bad frame: {e}")),
+                    None => return Err(Closed::ByClient),
+                    Some(Err(e)) => return Err(format!("bad frame: {e}").into()),
                     Some(Ok(f)) => f.freeze(),
                 };
+                ClientCounters::add(&params.counters.bytes_received, 4 + frame.len() as u64);
                 let ev = decode_request(conn, frame).map_err(|e| format!("undecodable request: {e}"))?;
                 inflight += 1;
                 events.send(ev).await.map_err(|_| "server stopping")?;

@@ -110,6 +110,13 @@ pub struct Driver {
     pub store_failed: Option<String>,
     /// The peer ports of an ensemble member (`None` standalone).
     pub peers: Option<Peers>,
+    /// Client response sizes (`mntr`).
+    pub wire: crate::metrics::WireStats,
+    /// Election, sync and unavailable times (`mntr`, ensemble members only).
+    pub quorum_times: crate::metrics::QuorumTimes,
+    /// Failures that stopped this member taking part (store failure, undecodable SNAP):
+    /// ZooKeeper's zk_unrecoverable_error_count (a critical thread died).
+    pub unrecoverable_errors: u64,
 }
 
 /// An ensemble member's peer transports and its current quorum connection per peer
@@ -227,6 +234,7 @@ impl Driver {
             }
             Event::Closed { conn } => {
                 self.conns.remove(&conn);
+                self.wire.on_closed(conn);
                 self.node.conn_closed(conn);
             }
             Event::FourLetter { cmd, remote, reply } => {
@@ -246,6 +254,7 @@ impl Driver {
                     self.conns.len()
                 );
                 self.store_failed = Some(why);
+                self.unrecoverable_errors += 1;
                 let conns: Vec<u64> = self.conns.keys().copied().collect();
                 for conn in conns {
                     self.close(conn);
@@ -341,6 +350,12 @@ impl Driver {
                 self.node.peer_disconnected(peer, now_ms());
             }
         }
+        if self.peers.is_some() {
+            let z = self.node.zab();
+            if self.quorum_times.changed(z.phase()) {
+                self.quorum_times.observe(z.role(), z.phase(), now_ms());
+            }
+        }
         self.persister.maybe_snapshot(&self.node);
     }
 
@@ -350,10 +365,12 @@ impl Driver {
             match o {
                 Output::Send { conn, frame } => {
                     if let Some(tx) = self.conns.get(&conn) {
+                        self.wire.on_frame(conn, &frame);
                         let _ = tx.send(ConnOut::Frame(frame));
                     }
                 }
                 Output::Close { conn } => {
+                    self.wire.on_closed(conn);
                     if let Some(tx) = self.conns.remove(&conn) {
                         let _ = tx.send(ConnOut::Close);
                     }
@@ -436,6 +453,7 @@ impl Driver {
                                 "SNAP from the leader does not decode: {e}; restart this member"
                             );
                             self.store_failed = Some(format!("bad SNAP stream: {e}"));
+                            self.unrecoverable_errors += 1;
                         }
                     }
                 }

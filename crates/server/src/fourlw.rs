@@ -235,8 +235,8 @@ pub fn java_double(x: f64) -> String {
     }
 }
 
-/// ZooKeeper prints average latencies rounded to 4 decimals.
-fn round4(x: f64) -> f64 {
+/// ZooKeeper prints average latencies (and summaries' averages) rounded to 4 decimals.
+pub fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod driver;
 pub mod fourlw;
 pub mod inspect;
+pub mod metrics;
 pub mod peer;
 pub mod persist;
 pub mod stats;
@@ -37,6 +38,8 @@ pub struct ServerInfo {
     pub config: Config,
     pub started_ms: i64,
     pub client_port: u16,
+    /// Shared with the accept loop and the connection tasks (`mntr`).
+    pub client_counters: Arc<metrics::ClientCounters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,10 +204,12 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         })?;
     let local = listener.local_addr().map_err(ServerError::Runtime)?;
     tracing::info!("serving clients on {local}");
+    let client_counters = Arc::new(metrics::ClientCounters::default());
     let info = ServerInfo {
         config: config.clone(),
         started_ms: driver::now_ms(),
         client_port: local.port(),
+        client_counters: client_counters.clone(),
     };
     let tick = Duration::from_millis(config.tick_time_ms.max(1) as u64);
     let peers = if config.is_quorum() {
@@ -218,7 +223,10 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         persister,
         info,
         store_failed: None,
+        quorum_times: metrics::QuorumTimes::starting(driver::now_ms()),
         peers,
+        wire: metrics::WireStats::default(),
+        unrecoverable_errors: 0,
     };
     // The node and zab are ticked ZAB_TICKS_PER_TICK times per tickTime, so election
     // timers (finalize wait, re-sends) work in tickTime/10 steps as ZooKeeper's 200 ms
@@ -254,6 +262,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         };
         if !ip_counts.try_acquire(remote.ip(), config.max_client_cnxns) {
             tracing::warn!(%remote, "too many connections from this address (maxClientCnxns={})", config.max_client_cnxns);
+            metrics::ClientCounters::add(&client_counters.rejected, 1);
             drop(stream);
             continue;
         }
@@ -263,6 +272,7 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         let params = conn::ConnParams {
             max_buffer: config.jute_max_buffer,
             inflight_max: 1000,
+            counters: client_counters.clone(),
         };
         tokio::spawn(async move {
             conn::serve(conn, stream, remote, events, params).await;

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use jute::txn::Txn;
 use jute::{SessionId, Zxid};
 use node::sessions::Sessions;
+use node::stats::Summary;
 use node::{NodeConfig, NodeCore};
 use parking_lot::Mutex;
 use store::fs::{Fs, StdFs};
@@ -34,34 +35,39 @@ const BATCH_OPS_MAX: usize = 1000;
 /// fsyncs slower than this are counted (ZooKeeper's fsync.warningthresholdms).
 const FSYNC_WARN_MS: u128 = 1000;
 
-/// Numbers `mntr` reports about the store.
+/// Numbers `mntr` reports about the store, measured on the store and snapshot threads.
+/// Summaries are in milliseconds unless named otherwise.
 #[derive(Debug, Clone, Default)]
 pub struct PersistMetrics {
-    pub fsyncs: u64,
-    pub fsync_ms_total: u64,
-    pub max_fsync_ms: u64,
+    /// Each fsync of the txn log (zk_fsynctime).
+    pub fsync_time: Summary,
+    /// Txns per group-commit batch (zk_sync_processor_batch_size).
+    pub batch_size: Summary,
+    /// Each snapshot written, start to finish (zk_snapshottime).
+    pub snapshot_time: Summary,
+    /// Txns handed to the log (zk_sync_processor_request_queued).
     pub txns: u64,
-    pub batches: u64,
-    pub max_batch: u64,
-    pub snapshots: u64,
+    /// The most recent snapshot's duration.
     pub last_snapshot_ms: u64,
     pub fsync_threshold_exceeded: u64,
+    /// Recovery at startup (recorded once): loading the snapshot (zk_startup_snap_load_time),
+    /// replaying the log tail (zk_startup_txns_load_time, zk_startup_txns_loaded) and both
+    /// with reading the files (zk_dbinittime).
+    pub startup_snap_load_time: Summary,
+    pub startup_txns_load_time: Summary,
+    pub startup_txns_loaded: Summary,
+    pub db_init_time: Summary,
 }
 
 impl PersistMetrics {
-    pub fn avg_fsync_ms(&self) -> f64 {
-        if self.fsyncs == 0 {
-            0.0
-        } else {
-            self.fsync_ms_total as f64 / self.fsyncs as f64
-        }
-    }
-    pub fn avg_batch(&self) -> f64 {
-        if self.batches == 0 {
-            0.0
-        } else {
-            self.txns as f64 / self.batches as f64
-        }
+    /// `srst` clears the running summaries; the startup ones describe a past event and
+    /// are cleared too, as ZooKeeper's `resetAll` does.
+    pub fn reset(&mut self) {
+        let fsync_threshold_exceeded = self.fsync_threshold_exceeded;
+        *self = PersistMetrics {
+            fsync_threshold_exceeded,
+            ..PersistMetrics::default()
+        };
     }
 }
 
@@ -139,6 +145,11 @@ impl Persister {
 
     pub fn metrics(&self) -> PersistMetrics {
         self.metrics.lock().clone()
+    }
+
+    /// `srst`.
+    pub fn reset_metrics(&self) {
+        self.metrics.lock().reset();
     }
 
     pub fn snapshot_done(&mut self, ok: bool) {
@@ -303,6 +314,7 @@ pub fn start(
     // so "no snapshot but log entries" can only mean snapshots were lost — the start of the
     // history is gone, and replaying the rest over an empty tree would be a silent partial
     // history.
+    let mut initial_snapshot_ms = None;
     match (&rec.snapshot, rec.entries.first()) {
         (None, Some(first)) => {
             return Err(StoreError::Corrupt {
@@ -315,9 +327,11 @@ pub fn start(
             });
         }
         (None, None) => {
+            let t = Instant::now();
             let mut body = BytesMut::new();
             tree::snapshot::serialize_tree(&tree::datatree::DataTree::new(), &mut body);
             store::snapshot::write_snapshot(fs.clone(), &dirs.snap_dir, rec.last_zxid, &[], &body)?;
+            initial_snapshot_ms = Some(t.elapsed().as_millis() as i64);
             tracing::info!(zxid = %rec.last_zxid, "wrote the initial snapshot of a new data dir");
         }
         _ => {}
@@ -347,6 +361,7 @@ pub fn start(
         None => tree::datatree::DataTree::new(),
     };
     let restore_ms = started.elapsed().as_millis() as u64 - read_ms;
+    let replay_started = Instant::now();
     for entry in &rec.entries {
         let txn = Txn::decode(entry.txn.clone()).map_err(|e| StoreError::Corrupt {
             file: dirs.log_dir.clone(),
@@ -435,7 +450,23 @@ pub fn start(
 
     let (tx, rx) = std_mpsc::channel();
     let (snap_tx, snap_rx) = std_mpsc::channel();
-    let metrics = Arc::new(Mutex::new(PersistMetrics::default()));
+    let mut startup = PersistMetrics::default();
+    startup.startup_snap_load_time.add(restore_ms as i64);
+    // Like ZooKeeper's FileTxnSnapLog.restore: a data dir without a snapshot has nothing to
+    // replay (the log is only read after a snapshot), and gets its first snapshot instead.
+    if rec.snapshot.is_some() {
+        startup
+            .startup_txns_load_time
+            .add(replay_started.elapsed().as_millis() as i64);
+        startup.startup_txns_loaded.add(rec.entries.len() as i64);
+    }
+    if let Some(ms) = initial_snapshot_ms {
+        startup.snapshot_time.add(ms);
+    }
+    startup
+        .db_init_time
+        .add(started.elapsed().as_millis() as i64);
+    let metrics = Arc::new(Mutex::new(startup));
     let snapper = SnapshotThread {
         fs: fs.clone(),
         dir: dirs.snap_dir.clone(),
@@ -614,9 +645,7 @@ impl StoreThread {
             self.log.sync()?;
             let ms = t.elapsed().as_millis();
             let mut m = self.metrics.lock();
-            m.fsyncs += 1;
-            m.fsync_ms_total += ms as u64;
-            m.max_fsync_ms = m.max_fsync_ms.max(ms as u64);
+            m.fsync_time.add(ms as i64);
             if ms > FSYNC_WARN_MS {
                 m.fsync_threshold_exceeded += 1;
                 tracing::warn!("fsync took {ms} ms");
@@ -693,8 +722,7 @@ impl StoreThread {
     fn note_appended(&self, n: usize) {
         let mut m = self.metrics.lock();
         m.txns += n as u64;
-        m.batches += 1;
-        m.max_batch = m.max_batch.max(n as u64);
+        m.batch_size.add(n as i64);
     }
 }
 
@@ -748,7 +776,7 @@ impl SnapshotThread {
                             Ok(_) => {
                                 let ms = started.elapsed().as_millis() as u64;
                                 let mut m = self.metrics.lock();
-                                m.snapshots += 1;
+                                m.snapshot_time.add(ms as i64);
                                 m.last_snapshot_ms = ms;
                                 tracing::info!(%zxid, ms, "snapshot written");
                                 true

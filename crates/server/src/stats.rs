@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::driver::Driver;
 use crate::fourlw::{self, FourLetter};
+use node::stats::{PercentileSummary, Summary};
 
 fn dir_size(p: &Path) -> u64 {
     let Ok(rd) = std::fs::read_dir(p) else {
@@ -62,13 +63,33 @@ fn latency(d: &Driver) -> fourlw::Latency {
     }
 }
 
+/// ZooKeeper serves a four-letter word on an ordinary client connection: while it runs, that
+/// connection is one of the server's (srvr's `Connections`, `stat`/`cons` list it, mntr's
+/// zk_num_alive_connections counts it) and its four bytes were one received packet.
+fn alive_connections(d: &Driver) -> u64 {
+    d.conns.len() as u64 + 1
+}
+
+/// The four-letter word's own connection as `stat` and `cons` show it: no session, no
+/// interest ops while the reply is written, one packet received.
+fn own_conn(remote: SocketAddr) -> fourlw::ConnInfo {
+    fourlw::ConnInfo {
+        remote,
+        interest_ops: 0,
+        queued: 0,
+        recved: 1,
+        sent: 0,
+        session: None,
+    }
+}
+
 fn server_stats(d: &Driver) -> fourlw::ServerStats {
     fourlw::ServerStats {
         version: fourlw::version_string(),
         latency: latency(d),
         packets_received: d.node.counters.packets_received,
         packets_sent: d.node.counters.packets_sent,
-        num_alive_connections: d.conns.len() as u64,
+        num_alive_connections: alive_connections(d),
         outstanding_requests: d.node.outstanding_requests() as u64,
         zxid: d.node.last_zxid().0,
         mode: mode(d),
@@ -88,8 +109,9 @@ fn proposal_sizes(d: &Driver) -> fourlw::ProposalSizes {
     }
 }
 
-fn conn_infos(d: &Driver) -> Vec<fourlw::ConnInfo> {
-    d.node
+fn conn_infos(d: &Driver, own: SocketAddr) -> Vec<fourlw::ConnInfo> {
+    let mut v: Vec<fourlw::ConnInfo> = d
+        .node
         .conn_infos()
         .into_iter()
         .filter_map(|(_, remote, session, queued, st)| {
@@ -121,7 +143,9 @@ fn conn_infos(d: &Driver) -> Vec<fourlw::ConnInfo> {
                 session,
             })
         })
-        .collect()
+        .collect();
+    v.push(own_conn(own));
+    v
 }
 
 fn fd_counts() -> (Option<u64>, Option<u64>) {
@@ -152,8 +176,174 @@ fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-fn mntr(d: &Driver) -> String {
+/// `zk_{avg,min,max,cnt,sum}_{name}`: ZooKeeper's AvgMinMaxCounter.
+fn push_summary(out: &mut Vec<(String, fourlw::MetricValue)>, name: &str, s: &Summary) {
     use fourlw::MetricValue::{Double, Int};
+    out.extend([
+        (format!("avg_{name}"), Double(fourlw::round4(s.avg()))),
+        (format!("min_{name}"), Int(s.min())),
+        (format!("max_{name}"), Int(s.max)),
+        (format!("cnt_{name}"), Int(s.count as i64)),
+        (format!("sum_{name}"), Int(s.sum)),
+    ]);
+}
+
+/// The summary plus `zk_{p50,p95,p99,p999}_{name}`: AvgMinMaxPercentileCounter.
+fn push_percentiles(
+    out: &mut Vec<(String, fourlw::MetricValue)>,
+    name: &str,
+    s: &PercentileSummary,
+) {
+    push_summary(out, name, &s.summary);
+    for (label, q) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("p999", 0.999)] {
+        out.push((
+            format!("{label}_{name}"),
+            fourlw::MetricValue::Int(s.quantile(q)),
+        ));
+    }
+}
+
+/// Every metric after the legacy block, in ZooKeeper's grouping: gauges, then counters,
+/// then summaries. Only what this server measures; the keys of ZooKeeper 3.8 left out, and
+/// why, are listed in `testdata/fourlw/mntr_excluded.txt`.
+fn mntr_metrics(d: &Driver, now: i64) -> Vec<(String, fourlw::MetricValue)> {
+    use fourlw::MetricValue::Int;
+    let c = &d.node.counters;
+    let z = d.node.zab();
+    let zm = z.metrics();
+    let pm = d.persister.metrics();
+    let w = &d.wire;
+    let size = |v: Option<i64>| Int(v.unwrap_or(-1));
+    let mut out: Vec<(String, fourlw::MetricValue)> = vec![
+        ("uptime".into(), Int(now - d.info.started_ms)),
+        (
+            "global_sessions".into(),
+            Int(d.node.sessions().len() as i64),
+        ),
+        // Local sessions exist only in read-only mode (see node's readonly module).
+        (
+            "local_sessions".into(),
+            Int(d.node.local_session_count() as i64),
+        ),
+        ("auth_failed_count".into(), Int(c.auth_failed as i64)),
+        (
+            "last_client_response_size".into(),
+            size(w.last_response_size),
+        ),
+        ("max_client_response_size".into(), size(w.max_response_size)),
+        ("min_client_response_size".into(), size(w.min_response_size)),
+    ];
+    // A read-only member is a plain ZooKeeperServer in ZooKeeper: no quorum gauges.
+    if d.info.config.is_quorum() && !d.node.is_read_only() {
+        out.push(("quorum_size".into(), Int(z.voter_count() as i64)));
+        if let Some(l) = z.learner_counts() {
+            let since = d.peers.as_ref().map_or(now, |p| p.role_since_ms);
+            out.extend([
+                ("learners".into(), Int(l.learners as i64)),
+                (
+                    "synced_non_voting_followers".into(),
+                    Int(l.synced_non_voting_followers as i64),
+                ),
+                ("synced_observers".into(), Int(l.synced_observers as i64)),
+                ("leader_uptime".into(), Int(now - since)),
+            ]);
+        }
+    }
+    // Our own gauges (not in ZooKeeper): kept for existing dashboards and the README.
+    out.extend([
+        (
+            "group_commit_avg_batch_size".into(),
+            fourlw::MetricValue::Double(pm.batch_size.avg()),
+        ),
+        ("group_commit_max_batch_size".into(), Int(pm.batch_size.max)),
+        ("last_snapshot_ms".into(), Int(pm.last_snapshot_ms as i64)),
+        ("resident_memory_bytes".into(), Int(rss_bytes() as i64)),
+        ("current_epoch".into(), Int(z.current_epoch() as i64)),
+    ]);
+    let cc = &d.info.client_counters;
+    let get = crate::metrics::ClientCounters::get;
+    let counters = [
+        ("proposal_count", zm.proposal_count),
+        ("commit_count", zm.commit_count),
+        ("looking_count", zm.looking_count),
+        ("diff_count", zm.diff_count),
+        ("snap_count", zm.snap_count),
+        (
+            "learner_proposal_received_count",
+            zm.learner_proposal_received,
+        ),
+        ("learner_commit_received_count", zm.learner_commit_received),
+        ("connection_request_count", c.connection_requests),
+        ("stale_sessions_expired", c.sessions_expired),
+        ("outstanding_changes_queued", c.outstanding_changes_queued),
+        ("outstanding_changes_removed", c.outstanding_changes_removed),
+        ("connection_revalidate_count", c.connection_revalidates),
+        ("revalidate_count", c.learner_revalidates),
+        (
+            "cnxn_closed_without_zk_server_running",
+            c.closed_not_serving,
+        ),
+        ("unrecoverable_error_count", d.unrecoverable_errors),
+        ("response_bytes", w.response_bytes),
+        ("watch_bytes", w.watch_bytes),
+        ("sync_processor_request_queued", pm.txns),
+        ("bytes_received_count", get(&cc.bytes_received)),
+        ("connection_rejected", get(&cc.rejected)),
+        (
+            "sessionless_connections_expired",
+            get(&cc.sessionless_expired),
+        ),
+        ("connection_drop_count", get(&cc.dropped)),
+    ];
+    out.extend(
+        counters
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Int(v as i64))),
+    );
+    let q = &d.quorum_times;
+    for (name, s) in [
+        ("fsynctime", &pm.fsync_time),
+        ("snapshottime", &pm.snapshot_time),
+        ("sync_processor_batch_size", &pm.batch_size),
+        ("dbinittime", &pm.db_init_time),
+        ("startup_snap_load_time", &pm.startup_snap_load_time),
+        ("startup_txns_load_time", &pm.startup_txns_load_time),
+        ("startup_txns_loaded", &pm.startup_txns_loaded),
+        ("election_time", &q.election_time),
+        ("follower_sync_time", &q.follower_sync_time),
+        ("observer_sync_time", &q.observer_sync_time),
+        ("unavailable_time", &q.unavailable_time),
+        ("leader_unavailable_time", &q.leader_unavailable_time),
+        ("node_created_watch_count", &c.node_created_watch_count),
+        ("node_deleted_watch_count", &c.node_deleted_watch_count),
+        ("node_changed_watch_count", &c.node_changed_watch_count),
+        ("node_children_watch_count", &c.node_children_watch_count),
+    ] {
+        push_summary(&mut out, name, s);
+    }
+    // SummarySets: one summary per key, named `{key}_{set}`.
+    for (set, summaries) in [
+        ("read_per_namespace", &c.read_per_namespace),
+        ("write_per_namespace", &c.write_per_namespace),
+    ] {
+        for (ns, s) in summaries.iter() {
+            push_summary(&mut out, &format!("{ns}_{set}"), s);
+        }
+    }
+    for (name, s) in [
+        ("readlatency", &c.read_latency),
+        ("updatelatency", &c.update_latency),
+        ("quorum_ack_latency", &c.quorum_ack_latency),
+        ("commit_propagation_latency", &c.commit_propagation_latency),
+        ("propagation_latency", &c.propagation_latency),
+        ("proposal_latency", &c.proposal_latency),
+    ] {
+        push_percentiles(&mut out, name, s);
+    }
+    out
+}
+
+fn mntr(d: &Driver) -> String {
     let (open_fds, max_fds) = fd_counts();
     let tree = d.node.tree();
     let ephemerals: usize = tree
@@ -163,68 +353,12 @@ fn mntr(d: &Driver) -> String {
         .sum();
     let pm = d.persister.metrics();
     let now = crate::driver::now_ms();
-    let others = vec![
-        ("uptime".to_string(), Int(now - d.info.started_ms)),
-        (
-            "global_sessions".to_string(),
-            Int(d.node.sessions().len() as i64),
-        ),
-        (
-            "local_sessions".to_string(),
-            Int(d.node.local_session_count() as i64),
-        ),
-        ("max_client_response_size".to_string(), Int(-1)),
-        (
-            "auth_failed_count".to_string(),
-            Int(d.node.counters.auth_failed as i64),
-        ),
-        ("fsync_count".to_string(), Int(pm.fsyncs as i64)),
-        ("avg_fsynctime".to_string(), Double(pm.avg_fsync_ms())),
-        ("max_fsynctime".to_string(), Int(pm.max_fsync_ms as i64)),
-        (
-            "group_commit_avg_batch_size".to_string(),
-            Double(pm.avg_batch()),
-        ),
-        (
-            "group_commit_max_batch_size".to_string(),
-            Int(pm.max_batch as i64),
-        ),
-        ("txns_logged".to_string(), Int(pm.txns as i64)),
-        ("snap_count".to_string(), Int(pm.snapshots as i64)),
-        (
-            "last_snapshot_ms".to_string(),
-            Int(pm.last_snapshot_ms as i64),
-        ),
-        ("resident_memory_bytes".to_string(), Int(rss_bytes() as i64)),
-        (
-            "current_epoch".to_string(),
-            Int(d.node.zab().current_epoch() as i64),
-        ),
-    ];
-    let mut others = others;
-    let mut leader = None;
-    if d.info.config.is_quorum() {
-        let z = d.node.zab();
-        others.push(("quorum_size".to_string(), Int(z.voter_count() as i64)));
-        if let Some(l) = z.learner_counts() {
-            leader = Some(fourlw::LeaderMntr {
-                learners: l.learners as u64,
-                synced_followers: l.synced_followers as u64,
-                pending_syncs: l.pending_syncs as u64,
-                proposal_sizes: proposal_sizes(d),
-            });
-            let since = d.peers.as_ref().map_or(now, |p| p.role_since_ms);
-            others.extend([
-                ("learners".to_string(), Int(l.learners as i64)),
-                ("synced_non_voting_followers".to_string(), Int(0)),
-                (
-                    "synced_observers".to_string(),
-                    Int(l.synced_observers as i64),
-                ),
-                ("leader_uptime".to_string(), Int(now - since)),
-            ]);
-        }
-    }
+    let leader = d.node.zab().learner_counts().map(|l| fourlw::LeaderMntr {
+        learners: l.learners as u64,
+        synced_followers: l.synced_followers as u64,
+        pending_syncs: l.pending_syncs as u64,
+        proposal_sizes: proposal_sizes(d),
+    });
     let m = fourlw::MntrStats {
         version: fourlw::version_string(),
         server_state: mode(d),
@@ -236,7 +370,7 @@ fn mntr(d: &Driver) -> String {
         latency: latency(d),
         packets_received: d.node.counters.packets_received,
         packets_sent: d.node.counters.packets_sent,
-        num_alive_connections: d.conns.len() as u64,
+        num_alive_connections: alive_connections(d),
         outstanding_requests: d.node.outstanding_requests() as u64,
         znode_count: tree.node_count() as u64,
         watch_count: d.node.watches().watch_count() as u64,
@@ -245,10 +379,36 @@ fn mntr(d: &Driver) -> String {
         open_file_descriptor_count: open_fds,
         max_file_descriptor_count: max_fds,
         fsync_threshold_exceed_count: pm.fsync_threshold_exceeded,
-        leader,
-        others,
+        leader: leader.filter(|_| d.info.config.is_quorum()),
+        others: mntr_metrics(d, now),
     };
     fourlw::mntr(&m)
+}
+
+/// Java's `os.arch` names x86-64 `amd64` and 32-bit x86 `i386` on Linux; others agree.
+fn java_os_arch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "x86" => "i386",
+        other => other,
+    }
+}
+
+/// Java's `user.name` comes from the passwd entry of the process's uid, not `$USER`.
+fn user_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_string())
+    })
 }
 
 fn env_facts() -> fourlw::EnvFacts {
@@ -274,9 +434,9 @@ fn env_facts() -> fourlw::EnvFacts {
         java_io_tmpdir: std::env::temp_dir().display().to_string(),
         java_compiler: "<NA>".into(),
         os_name: uname("ostype"),
-        os_arch: std::env::consts::ARCH.into(),
+        os_arch: java_os_arch(std::env::consts::ARCH).into(),
         os_version: uname("osrelease"),
-        user_name: var("USER"),
+        user_name: user_name().unwrap_or_else(|| var("USER")),
         user_home: var("HOME"),
         user_dir: std::env::current_dir()
             .map(|p| p.display().to_string())
@@ -307,10 +467,15 @@ fn dump(d: &Driver) -> String {
 }
 
 /// The full reply to a four-letter word.
-pub fn four_letter(d: &mut Driver, cmd: FourLetter, _remote: SocketAddr) -> String {
+pub fn four_letter(d: &mut Driver, cmd: FourLetter, remote: SocketAddr) -> String {
     // A read-only member is "running" for the four-letter words (ZooKeeper's
     // isZKServerRunning() is true for its ReadOnlyZooKeeperServer).
     let serving = d.node.is_serving() || d.node.is_read_only();
+    // Counted before the whitelist check, as ZooKeeper's checkFourLetterWord does (only
+    // while running: ZooKeeper has no server stats to count in otherwise).
+    if serving {
+        d.node.counters.packets_received += 1;
+    }
     if let Some(text) = fourlw::precheck(cmd, &d.info.config.four_letter_whitelist, serving) {
         return text;
     }
@@ -319,8 +484,8 @@ pub fn four_letter(d: &mut Driver, cmd: FourLetter, _remote: SocketAddr) -> Stri
         FourLetter::Ruok => fourlw::ruok().to_string(),
         FourLetter::Isro => fourlw::isro(d.node.is_read_only()).to_string(),
         FourLetter::Srvr => fourlw::srvr(&server_stats(d)),
-        FourLetter::Stat => fourlw::stat(&server_stats(d), &conn_infos(d)),
-        FourLetter::Cons => fourlw::cons(&conn_infos(d)),
+        FourLetter::Stat => fourlw::stat(&server_stats(d), &conn_infos(d, remote)),
+        FourLetter::Cons => fourlw::cons(&conn_infos(d, remote)),
         FourLetter::Conf => {
             let data = dir_size(&cfg.snap_dir());
             let log = dir_size(&cfg.txn_log_dir());
@@ -339,7 +504,14 @@ pub fn four_letter(d: &mut Driver, cmd: FourLetter, _remote: SocketAddr) -> Stri
             fourlw::crst().to_string()
         }
         FourLetter::Srst => {
+            // ZooKeeper's ServerStats.reset also resets every ServerMetrics counter.
             d.node.counters.reset();
+            d.node.reset_zab_metrics();
+            d.persister.reset_metrics();
+            d.wire.reset();
+            d.quorum_times.reset();
+            d.info.client_counters.reset();
+            d.unrecoverable_errors = 0;
             fourlw::srst().to_string()
         }
         FourLetter::Wchs => {

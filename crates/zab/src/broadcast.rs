@@ -60,6 +60,7 @@ impl Zab {
             Err(e) => return Err(e),
         };
         let p = Proposal { zxid, txn };
+        self.metrics.proposal_count += 1;
         self.append(p.clone(), None);
         let followers: Vec<ServerId> = self
             .leader
@@ -102,6 +103,7 @@ impl Zab {
                 break;
             }
             self.log.committed = z;
+            self.metrics.commit_count += 1;
             for (id, h) in leader.handlers.iter().filter(|(_, h)| h.forwarding()) {
                 let msg = if h.observer {
                     Message::Inform(p.clone())
@@ -203,6 +205,7 @@ impl Zab {
         if !self.heard_from_leader(from) {
             return;
         }
+        self.metrics.learner_proposal_received += 1;
         match self.accept_into_log(&p) {
             Ok(true) => {
                 let ack = self
@@ -228,6 +231,7 @@ impl Zab {
             self.become_looking("INFORM out of order");
             return;
         }
+        self.metrics.learner_commit_received += 1;
         let z = p.zxid;
         match self.accept_into_log(&p) {
             Ok(true) => self.append(p, None),
@@ -252,6 +256,7 @@ impl Zab {
             self.become_looking("COMMIT before sync");
             return;
         }
+        self.metrics.learner_commit_received += 1;
         if zxid <= self.log.committed {
             return;
         }

@@ -132,6 +132,7 @@ impl Zab {
             self.become_leading();
             return;
         }
+        self.metrics.looking_count += 1;
         if self.is_voter(me) {
             self.election.recv.insert(me, vote);
         }

@@ -116,8 +116,33 @@ pub struct LearnerCounts {
     pub synced_followers: usize,
     /// Observers past NEWLEADER: they get INFORMs.
     pub synced_observers: usize,
-    /// Learners' syncs waiting for earlier proposals to commit.
+    /// Synced followers that are not in the voting view (zk_synced_non_voting_followers):
+    /// counted in `synced_followers` too, as ZooKeeper does.
+    pub synced_non_voting_followers: usize,
+    /// Zxids that learners' forwarded client `sync`s wait on to commit (ZooKeeper's
+    /// `Leader.getNumPendingSyncs`).
     pub pending_syncs: usize,
+}
+
+/// Protocol event counters for `mntr` (ZooKeeper's ServerMetrics counters of the same
+/// names). They only count; nothing in the protocol reads them. `srst` clears them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZabMetrics {
+    /// Elections started (zk_looking_count); a one-voter ensemble never looks.
+    pub looking_count: u64,
+    /// Leader: proposals made (zk_proposal_count).
+    pub proposal_count: u64,
+    /// Leader: proposals committed by a quorum (zk_commit_count).
+    pub commit_count: u64,
+    /// Leader: learners synced by DIFF or TRUNC (zk_diff_count).
+    pub diff_count: u64,
+    /// Leader: learners synced by SNAP (zk_snap_count).
+    pub snap_count: u64,
+    /// Follower: PROPOSALs received from the leader (zk_learner_proposal_received_count).
+    pub learner_proposal_received: u64,
+    /// Learner: COMMITs (follower) and INFORMs (observer) received
+    /// (zk_learner_commit_received_count).
+    pub learner_commit_received: u64,
 }
 
 /// A sequence number for persist requests; `persisted(seq)` acknowledges all up to `seq`.
@@ -350,6 +375,7 @@ pub struct Zab {
     /// decided first): replayed if we lead, refused if we do not.
     stashed_infos: BTreeMap<ServerId, (u32, bool)>,
     outputs: VecDeque<Output>,
+    metrics: ZabMetrics,
 }
 
 impl Zab {
@@ -417,6 +443,7 @@ impl Zab {
             learner: None,
             stashed_infos: BTreeMap::new(),
             outputs: VecDeque::new(),
+            metrics: ZabMetrics::default(),
         };
         zab.start_election();
         zab.debug_check();
@@ -493,8 +520,28 @@ impl Zab {
                 .filter(|h| h.observer)
                 .filter(synced)
                 .count(),
-            pending_syncs: l.pending_syncs.len(),
+            synced_non_voting_followers: l
+                .handlers
+                .iter()
+                .filter(|(id, h)| !h.observer && !self.config.voters.contains(id))
+                .filter(|(_, h)| synced(h))
+                .count(),
+            // ZooKeeper counts the zxids that forwarded syncs wait for (its pendingSyncs map's
+            // keys), not the syncs; the queue is in zxid order, so count the runs.
+            pending_syncs: {
+                let mut waited_for: Vec<Zxid> = l.pending_syncs.iter().map(|s| s.1).collect();
+                waited_for.dedup();
+                waited_for.len()
+            },
         })
+    }
+    /// Protocol event counters (`mntr`).
+    pub fn metrics(&self) -> &ZabMetrics {
+        &self.metrics
+    }
+    /// `srst`: clears the event counters.
+    pub fn reset_metrics(&mut self) {
+        self.metrics = ZabMetrics::default();
     }
     /// The number of voters (ZooKeeper's zk_quorum_size).
     pub fn voter_count(&self) -> usize {

@@ -148,6 +148,11 @@ impl Zab {
             } else {
                 Plan::Snap
             };
+        if matches!(plan, Plan::Snap) {
+            self.metrics.snap_count += 1;
+        } else {
+            self.metrics.diff_count += 1;
+        }
         let start = match plan {
             Plan::Diff(z) => {
                 self.send(

@@ -855,3 +855,69 @@ fn sync_sends_history_committed_before_newleader_and_pending_after() {
         ]
     );
 }
+
+#[test]
+fn pending_syncs_count_the_zxids_forwarded_syncs_wait_for() {
+    let mut net = established();
+    assert_eq!(net.z(3).learner_counts().unwrap().pending_syncs, 0);
+    let z = net.z(3).propose(Bytes::from_static(b"x")).unwrap();
+    drain(net.z(3));
+    for learner in [1, 4] {
+        net.z(3)
+            .to_learner(
+                ServerId(learner),
+                LeaderPacket::Sync(Bytes::from_static(b"s")),
+            )
+            .unwrap();
+    }
+    // Two syncs, both waiting for `z`: one pending zxid, as ZooKeeper's map counts it.
+    assert_eq!(net.z(3).learner_counts().unwrap().pending_syncs, 1);
+    let z2 = net.z(3).propose(Bytes::from_static(b"y")).unwrap();
+    drain(net.z(3));
+    net.z(3)
+        .to_learner(ServerId(2), LeaderPacket::Sync(Bytes::from_static(b"s")))
+        .unwrap();
+    assert_eq!(net.z(3).learner_counts().unwrap().pending_syncs, 2);
+    net.z(3).persisted(100);
+    net.z(3).step(ServerId(1), Message::Ack { zxid: z });
+    drain(net.z(3));
+    assert_eq!(net.z(3).learner_counts().unwrap().pending_syncs, 1);
+    net.z(3).step(ServerId(1), Message::Ack { zxid: z2 });
+    drain(net.z(3));
+    assert_eq!(net.z(3).learner_counts().unwrap().pending_syncs, 0);
+}
+
+#[test]
+fn metrics_count_protocol_events_per_role() {
+    let mut net = established();
+    for id in 1..=4 {
+        assert_eq!(net.z(id).metrics().looking_count, 1, "member {id}");
+    }
+    // A fresh ensemble: every learner is in sync already, so each gets a DIFF.
+    assert_eq!(net.z(3).metrics().diff_count, 3);
+    assert_eq!(net.z(3).metrics().snap_count, 0);
+    let lc = net.z(3).learner_counts().unwrap();
+    assert_eq!(
+        (lc.learners, lc.synced_followers, lc.synced_observers),
+        (3, 2, 1)
+    );
+    assert_eq!(lc.synced_non_voting_followers, 0);
+    for _ in 0..5 {
+        net.z(3).propose(Bytes::from_static(b"x")).unwrap();
+    }
+    net.settle();
+    let leader = *net.z(3).metrics();
+    assert_eq!((leader.proposal_count, leader.commit_count), (5, 5));
+    assert_eq!(leader.learner_proposal_received, 0);
+    for id in [1, 2] {
+        let m = *net.z(id).metrics();
+        assert_eq!(m.learner_proposal_received, 5, "follower {id}");
+        assert_eq!(m.learner_commit_received, 5, "follower {id}");
+        assert_eq!((m.proposal_count, m.commit_count), (0, 0));
+    }
+    let observer = *net.z(4).metrics();
+    assert_eq!(observer.learner_proposal_received, 0);
+    assert_eq!(observer.learner_commit_received, 5, "INFORMs");
+    net.z(3).reset_metrics();
+    assert_eq!(*net.z(3).metrics(), ZabMetrics::default());
+}
