@@ -11,114 +11,35 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod faultproxy;
 mod support;
 
 use faultproxy::Proxy;
+use support::cluster::{self, Cluster, Kind, Member};
 
 const PY: &str = "/usr/bin/python3";
 
-struct Member {
-    id: u64,
-    client_port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-    starts: u32,
-}
-
 struct Ensemble {
-    tmp: PathBuf,
-    members: Vec<Member>,
+    /// First field: its Drop stops the members before `links` goes.
+    c: Cluster,
     /// With proxies: `links[&(i, j)]` carries the connections member `i` opens to member
     /// `j` (quorum, election). Dropped after the members are stopped.
     links: std::collections::HashMap<(usize, usize), [Proxy; 2]>,
-    /// Held for the whole test: ensembles of one test binary run one at a time.
-    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
-impl Drop for Ensemble {
-    fn drop(&mut self) {
-        for m in &mut self.members {
-            m.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-        }
+impl std::ops::Deref for Ensemble {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.c
     }
 }
 
-impl Member {
-    fn log(&self) -> PathBuf {
-        self.dir.join(format!("server.{}.log", self.starts))
-    }
-    fn start(&mut self) {
-        assert!(self.child.is_none());
-        self.starts += 1;
-        let log = std::fs::File::create(self.log()).expect("log file");
-        let child = Command::new(support::zkserver_bin())
-            .arg("--config")
-            .arg(self.dir.join("zoo.cfg"))
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn zkserver");
-        self.child = Some(child);
-    }
-    /// kill -9 and reap.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, |c| c.id())
-    }
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-    /// `srvr` as text, or "" when the member does not answer.
-    fn srvr(&self) -> String {
-        self.four("srvr")
-    }
-    /// `mntr` as key → value.
-    fn mntr(&self) -> std::collections::HashMap<String, String> {
-        self.four("mntr")
-            .lines()
-            .filter_map(|l| l.split_once('\t'))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-    /// A four-letter word's reply, or "" when the member does not answer.
-    fn four(&self, cmd: &str) -> String {
-        let Ok(mut s) = TcpStream::connect_timeout(
-            &format!("127.0.0.1:{}", self.client_port).parse().unwrap(),
-            Duration::from_millis(500),
-        ) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(cmd.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    }
-    fn field(&self, name: &str) -> Option<String> {
-        self.srvr()
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_string))
-    }
-    fn mode(&self) -> Option<String> {
-        self.field("Mode")
-    }
-    fn zxid(&self) -> Option<String> {
-        self.field("Zxid")
+impl std::ops::DerefMut for Ensemble {
+    fn deref_mut(&mut self) -> &mut Cluster {
+        &mut self.c
     }
 }
 
@@ -142,22 +63,10 @@ impl Ensemble {
     fn build_with(extra: &str, voters: usize, proxied: bool, observers: usize) -> Ensemble {
         let n = voters + observers;
         let role = |j: usize| if j >= voters { ":observer" } else { "" };
-        let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let tmp = std::env::temp_dir().join(format!(
-            "zkserver-ensemble-{}-{}",
-            std::process::id(),
-            support::free_port()
-        ));
-        // Hold all the listeners at once so no two ports coincide: client ports, then
-        // quorum ports, then election ports.
-        let held: Vec<std::net::TcpListener> = (0..3 * n)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-            .collect();
-        let ports: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().expect("local_addr").port())
-            .collect();
-        drop(held);
+        let mut c = Cluster::new("ensemble");
+        let tmp = c.tmp.clone();
+        // Client ports, then quorum ports, then election ports.
+        let ports = cluster::reserve_ports(3 * n);
         let addr =
             |p: u16| -> std::net::SocketAddr { std::net::SocketAddr::from(([127, 0, 0, 1], p)) };
         let mut links = std::collections::HashMap::new();
@@ -203,20 +112,10 @@ impl Ensemble {
                 ports[i as usize]
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
-            members.push(Member {
-                id: i + 1,
-                client_port: ports[i as usize],
-                dir,
-                child: None,
-                starts: 0,
-            });
+            members.push(Member::new(i + 1, Kind::Zkserver, ports[i as usize], dir));
         }
-        Ensemble {
-            tmp,
-            members,
-            links,
-            _serial: serial,
-        }
+        c.members = members;
+        Ensemble { c, links }
     }
     /// Cuts (or heals) both directions between members `a` and `b`.
     fn set_link(&self, a: usize, b: usize, cut: bool) {
@@ -228,45 +127,6 @@ impl Ensemble {
                     p.heal()
                 }
             }
-        }
-    }
-    fn start_all(&mut self) {
-        for m in &mut self.members {
-            m.start();
-        }
-    }
-    fn hosts(&self) -> String {
-        self.members
-            .iter()
-            .map(Member::host)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-    /// Waits until the running members agree: one leader, the rest followers (or observers).
-    fn wait_for_leader(&self, limit: Duration) -> usize {
-        let deadline = Instant::now() + limit;
-        loop {
-            let modes: Vec<Option<String>> = self
-                .members
-                .iter()
-                .map(|m| m.child.as_ref().and_then(|_| m.mode()))
-                .collect();
-            let running = self.members.iter().filter(|m| m.child.is_some()).count();
-            let leaders: Vec<usize> = (0..modes.len())
-                .filter(|&i| modes[i].as_deref() == Some("leader"))
-                .collect();
-            let followers = modes
-                .iter()
-                .filter(|m| matches!(m.as_deref(), Some("follower" | "observer")))
-                .count();
-            if leaders.len() == 1 && leaders.len() + followers == running {
-                return leaders[0];
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no leader within {limit:?}: {modes:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
     /// Waits until every running member reports the same Zxid.
@@ -437,10 +297,6 @@ except Exception as e:
 zk.stop(); zk.close()
 "#;
 
-fn log_text(m: &Member) -> String {
-    std::fs::read_to_string(m.log()).unwrap_or_default()
-}
-
 #[test]
 fn three_members_elect_serve_through_followers_and_survive_a_leader_crash() {
     if !kazoo_available() {
@@ -494,7 +350,9 @@ fn three_members_elect_serve_through_followers_and_survive_a_leader_crash() {
     );
     assert_eq!(count.trim(), "300");
     assert!(
-        !log_text(&e.members[leader]).contains("installed the leader's snapshot"),
+        !e.members[leader]
+            .log_text()
+            .contains("installed the leader's snapshot"),
         "expected DIFF, got SNAP"
     );
 }
@@ -556,7 +414,9 @@ fn far_behind_member_gets_snap_and_a_lone_member_refuses_writes() {
     e.wait_for_leader(Duration::from_secs(30));
     e.wait_converged(Duration::from_secs(30));
     assert!(
-        log_text(&e.members[lagger]).contains("installed the leader's snapshot"),
+        e.members[lagger]
+            .log_text()
+            .contains("installed the leader's snapshot"),
         "expected SNAP"
     );
     let count = kazoo(
@@ -783,7 +643,7 @@ fn partitioned_leader_steps_down_and_rejoins_with_the_majority_history() {
         "False",
         "the uncommitted write survived"
     );
-    let text = log_text(&e.members[old]);
+    let text = e.members[old].log_text();
     eprintln!(
         "old leader's catch-up: TRUNC {} SNAP {}; orphan client: {}",
         text.contains("TRUNC"),

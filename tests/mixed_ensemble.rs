@@ -21,10 +21,8 @@
 //! guard's `Drop`; every wait is bounded; each scenario takes well under 90 s.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,153 +31,37 @@ use zookeeper_client as zk;
 
 mod support;
 
-const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
-/// Gives the Debian build (which has no SLF4J binding of its own) a log on stderr.
-const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
+use support::cluster::{self, Cluster, Kind, Member, SLF4J_SIMPLE, ZK_JAR};
+
 /// Session timeout of the clients: the ephemeral must outlive it on either kind of member.
 const SESSION: Duration = Duration::from_secs(4);
 /// Enough writes to leave the committed-proposal window of either kind of leader (Java
 /// keeps at least 500; zkserver keeps `commitLogCount`), so a wiped member gets SNAP.
 const SNAP_WRITES: usize = 600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Apache,
-    Zkserver,
-}
-
-struct Member {
-    id: u64,
-    kind: Kind,
-    client_port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-    starts: u32,
-}
-
-impl Member {
-    fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
-    }
-    fn log(&self) -> PathBuf {
-        self.dir.join(format!("server.{}.log", self.starts))
-    }
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log()).unwrap_or_default()
-    }
-    fn start(&mut self) {
-        assert!(self.child.is_none());
-        self.starts += 1;
-        let log = std::fs::File::create(self.log()).expect("log file");
-        let err = log.try_clone().expect("log file");
-        let cfg = self.dir.join("zoo.cfg");
-        let mut cmd = match self.kind {
-            Kind::Apache => {
-                let mut classpath = ZK_JAR.to_string();
-                if Path::new(SLF4J_SIMPLE).exists() {
-                    classpath.push(':');
-                    classpath.push_str(SLF4J_SIMPLE);
-                }
-                let mut cmd = Command::new("java");
-                // A small heap and the quick JIT tier: three JVMs share two CI cores.
-                cmd.args([
-                    "-Xmx256m",
-                    "-XX:+UseSerialGC",
-                    "-XX:TieredStopAtLevel=1",
-                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
-                    "-Dzookeeper.admin.enableServer=false",
-                    "-cp",
-                    &classpath,
-                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                ])
-                .arg(&cfg);
-                cmd
-            }
-            Kind::Zkserver => {
-                let mut cmd = Command::new(support::zkserver_bin());
-                cmd.arg("--config").arg(&cfg).env("RUST_LOG", "info");
-                cmd
-            }
-        };
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .expect("spawn member");
-        self.child = Some(child);
-    }
-    /// kill -9 and reap.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-    fn running(&self) -> bool {
-        self.child.is_some()
-    }
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-    /// A four-letter word's reply, or "" when the member does not answer.
-    fn four(&self, cmd: &str) -> String {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.client_port));
-        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(cmd.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    }
-    fn mode(&self) -> Option<String> {
-        self.four("srvr")
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
-    }
-}
-
 struct Ensemble {
-    tmp: PathBuf,
-    members: Vec<Member>,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    c: Cluster,
 }
 
-impl Drop for Ensemble {
-    fn drop(&mut self) {
-        for m in &mut self.members {
-            m.stop();
-        }
-        if std::thread::panicking() {
-            eprintln!("member logs kept in {}", self.tmp.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-        }
+impl std::ops::Deref for Ensemble {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Ensemble {
+    fn deref_mut(&mut self) -> &mut Cluster {
+        &mut self.c
     }
 }
 
 impl Ensemble {
     /// Members 1, 2, 3 of the given kinds, one zoo.cfg (only dataDir and clientPort differ).
     fn new(kinds: [Kind; 3]) -> Ensemble {
-        let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let tmp = std::env::temp_dir().join(format!(
-            "zkserver-mixed-{}-{}",
-            std::process::id(),
-            support::free_port()
-        ));
-        // Hold all the listeners at once so no two ports coincide.
-        let held: Vec<std::net::TcpListener> = (0..9)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-            .collect();
-        let ports: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().expect("local_addr").port())
-            .collect();
-        drop(held);
+        let mut c = Cluster::new("mixed");
+        let tmp = c.tmp.clone();
+        let ports = cluster::reserve_ports(9);
         let servers: String = (0..3)
             .map(|j| {
                 format!(
@@ -208,68 +90,10 @@ impl Ensemble {
                 ports[i]
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
-            members.push(Member {
-                id: i as u64 + 1,
-                kind,
-                client_port: ports[i],
-                dir,
-                child: None,
-                starts: 0,
-            });
+            members.push(Member::new(i as u64 + 1, kind, ports[i], dir));
         }
-        Ensemble {
-            tmp,
-            members,
-            _serial: serial,
-        }
-    }
-
-    fn start_all(&mut self) {
-        for m in &mut self.members {
-            m.start();
-        }
-    }
-
-    /// Waits until the running members agree: exactly one leader, every other running
-    /// member a follower. Returns the leader's index.
-    fn wait_for_leader(&self, limit: Duration) -> usize {
-        let deadline = Instant::now() + limit;
-        loop {
-            let modes: Vec<Option<String>> = self
-                .members
-                .iter()
-                .map(|m| if m.running() { m.mode() } else { None })
-                .collect();
-            let running = self.members.iter().filter(|m| m.running()).count();
-            let leaders: Vec<usize> = (0..3)
-                .filter(|&i| modes[i].as_deref() == Some("leader"))
-                .collect();
-            let followers = modes
-                .iter()
-                .filter(|m| m.as_deref() == Some("follower"))
-                .count();
-            if leaders.len() == 1 && 1 + followers == running {
-                return leaders[0];
-            }
-            if Instant::now() > deadline {
-                self.dump_logs();
-                panic!("no agreed leader within {limit:?}: {modes:?}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn dump_logs(&self) {
-        for m in &self.members {
-            let text = m.log_text();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            eprintln!(
-                "---- member {} ({:?}) log tail ----\n{}",
-                m.id,
-                m.kind,
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
+        c.members = members;
+        Ensemble { c }
     }
 }
 
@@ -525,7 +349,7 @@ fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
 
     // 3. The follower of the other kind, wiped, catches up by SNAP; restarted, by DIFF.
     e.members[learner].stop();
-    let data = e.members[learner].data_dir();
+    let data = e.members[learner].dir.join("data");
     for entry in std::fs::read_dir(&data).expect("data dir").flatten() {
         if entry.file_name() != "myid" {
             let p = entry.path();

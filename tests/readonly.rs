@@ -18,135 +18,37 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 mod support;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Zkserver,
-    Zookeeper,
-}
-
-struct Member {
-    kind: Kind,
-    client_port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-    starts: u32,
-}
-
-impl Member {
-    fn start(&mut self) {
-        assert!(self.child.is_none());
-        self.starts += 1;
-        let log = std::fs::File::create(self.dir.join(format!("server.{}.log", self.starts)))
-            .expect("log file");
-        let cfg = self.dir.join("zoo.cfg");
-        let mut cmd = match self.kind {
-            Kind::Zkserver => {
-                let mut c = Command::new(support::zkserver_bin());
-                c.arg("--config").arg(&cfg).env("RUST_LOG", "info");
-                c
-            }
-            Kind::Zookeeper => {
-                let mut c = Command::new("java");
-                c.args([
-                    "-Xmx128m",
-                    "-XX:+UseSerialGC",
-                    "-XX:TieredStopAtLevel=1",
-                    // ZooKeeper reads read-only mode only from this system property.
-                    "-Dreadonlymode.enabled=true",
-                    "-Dzookeeper.jmx.log4j.disable=true",
-                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=info",
-                    "-cp",
-                    "/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar",
-                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
-                ])
-                .arg(&cfg);
-                c
-            }
-        };
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn member");
-        self.child = Some(child);
-    }
-
-    /// kill -9 and reap.
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-
-    /// A four-letter word's reply, or "" when the member does not answer.
-    fn four(&self, cmd: &str) -> String {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.client_port));
-        let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(cmd.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    }
-
-    fn mode(&self) -> Option<String> {
-        self.four("srvr")
-            .lines()
-            .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
-    }
-}
+use support::cluster::{self, Cluster, Kind, Member};
 
 struct Ensemble {
-    tmp: PathBuf,
-    members: Vec<Member>,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    c: Cluster,
 }
 
-impl Drop for Ensemble {
-    fn drop(&mut self) {
-        for m in &mut self.members {
-            m.stop();
-        }
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.tmp);
-        }
+impl std::ops::Deref for Ensemble {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Ensemble {
+    fn deref_mut(&mut self) -> &mut Cluster {
+        &mut self.c
     }
 }
 
 impl Ensemble {
     /// Three members of `kind` with read-only mode on, and `localSessionsEnabled` as given.
     fn new(kind: Kind, local_sessions: bool) -> Ensemble {
-        let serial = support::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let tmp = std::env::temp_dir().join(format!(
-            "zkserver-readonly-{kind:?}-{}-{}",
-            std::process::id(),
-            support::free_port()
-        ));
-        // Hold all listeners at once so no two ports coincide.
-        let held: Vec<std::net::TcpListener> = (0..9)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-            .collect();
-        let ports: Vec<u16> = held
-            .iter()
-            .map(|l| l.local_addr().expect("local_addr").port())
-            .collect();
-        drop(held);
+        let mut c = Cluster::new(&format!("readonly-{kind:?}"));
+        let tmp = c.tmp.clone();
+        let ports = cluster::reserve_ports(9);
         let servers: String = (0..3)
             .map(|j| {
                 format!(
@@ -161,7 +63,7 @@ impl Ensemble {
         // max(2 s, tickTime) either way.
         let timing = match kind {
             Kind::Zkserver => "tickTime=100\ninitLimit=20\nsyncLimit=10\n",
-            Kind::Zookeeper => "tickTime=500\ninitLimit=10\nsyncLimit=5\n",
+            Kind::Apache => "tickTime=500\ninitLimit=10\nsyncLimit=5\n",
         };
         let members = (0..3)
             .map(|i| {
@@ -176,56 +78,14 @@ impl Ensemble {
                     ports[i]
                 );
                 std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
-                Member {
-                    kind,
-                    client_port: ports[i],
-                    dir,
-                    child: None,
-                    starts: 0,
-                }
+                let mut m = Member::new(i as u64 + 1, kind, ports[i], dir);
+                // ZooKeeper reads read-only mode only from this system property.
+                m.jvm_flags.push("-Dreadonlymode.enabled=true".into());
+                m
             })
             .collect();
-        Ensemble {
-            tmp,
-            members,
-            _serial: serial,
-        }
-    }
-
-    fn hosts(&self) -> String {
-        self.members
-            .iter()
-            .map(Member::host)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    /// Waits until the running members are one leader and followers.
-    fn wait_for_quorum(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let modes: Vec<Option<String>> = self
-                .members
-                .iter()
-                .map(|m| m.child.as_ref().and_then(|_| m.mode()))
-                .collect();
-            let leaders = modes
-                .iter()
-                .filter(|m| m.as_deref() == Some("leader"))
-                .count();
-            let followers = modes
-                .iter()
-                .filter(|m| m.as_deref() == Some("follower"))
-                .count();
-            if leaders == 1 && leaders + followers == 3 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no quorum within {limit:?}: {modes:?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        c.members = members;
+        Ensemble { c }
     }
 
     /// Waits until `isro` on member `i` answers `want`; returns how long that took.
@@ -265,7 +125,7 @@ fn scenario(kind: Kind) -> Observed {
     for m in &mut e.members {
         m.start();
     }
-    e.wait_for_quorum(Duration::from_secs(40));
+    e.wait_for_leader(Duration::from_secs(40));
     let hosts = e.hosts();
 
     let mut cmd = Command::new(support::PYTHON);
@@ -338,7 +198,7 @@ fn scenario(kind: Kind) -> Observed {
         .find_map(|l| l.strip_prefix("RESULT "))
         .unwrap_or_else(|| panic!("no RESULT from the client:\n{}", out.output))
         .to_string();
-    e.wait_for_quorum(Duration::from_secs(30));
+    e.wait_for_leader(Duration::from_secs(30));
     obs.insert(
         "isro_after_quorum".into(),
         e.members[lone].four("isro").to_string(),
@@ -454,8 +314,8 @@ fn read_only_mode_matches_apache_zookeeper() {
         "Apache ZooKeeper (package zookeeper)",
     );
     support::require_command("java", "Java runtime (dependency of package zookeeper)");
-    let theirs = scenario(Kind::Zookeeper);
-    check_expected(Kind::Zookeeper, &theirs);
+    let theirs = scenario(Kind::Apache);
+    check_expected(Kind::Apache, &theirs);
     let ours = zkserver_observed();
     let mut diffs = Vec::new();
     for (k, v) in &theirs {
@@ -510,8 +370,8 @@ fn raw_read_only_handshake(port: u16) -> String {
 #[test]
 fn without_local_sessions_a_read_only_client_gets_no_session() {
     let mut got = Vec::new();
-    for kind in [Kind::Zkserver, Kind::Zookeeper] {
-        if kind == Kind::Zookeeper {
+    for kind in [Kind::Zkserver, Kind::Apache] {
+        if kind == Kind::Apache {
             support::require_path(
                 "/usr/share/java/zookeeper.jar",
                 "Apache ZooKeeper (package zookeeper)",
@@ -521,7 +381,7 @@ fn without_local_sessions_a_read_only_client_gets_no_session() {
         for m in &mut e.members {
             m.start();
         }
-        e.wait_for_quorum(Duration::from_secs(40));
+        e.wait_for_leader(Duration::from_secs(40));
         e.members[1].stop();
         e.members[2].stop();
         e.wait_isro(0, "ro", Duration::from_secs(25));
