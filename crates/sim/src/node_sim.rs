@@ -88,6 +88,10 @@ pub struct NodeSimConfig {
     pub faults: FaultMix,
     pub ensemble: zab::Ensemble,
     pub inflight_max: usize,
+    /// The store's `forceSync`. Off, `sync` reports writes durable without fsyncing them (as
+    /// ZooKeeper's forceSync=no): a power cut then loses acknowledged writes, which the
+    /// checks must notice (a planted bug for testing the harness end to end).
+    pub force_sync: bool,
 }
 
 impl NodeSimConfig {
@@ -110,6 +114,7 @@ impl NodeSimConfig {
                 ..zab::Ensemble::default()
             },
             inflight_max: 50,
+            force_sync: true,
         }
     }
 }
@@ -306,6 +311,11 @@ pub struct NodeSim {
     pub lin: Option<(Verdict, Option<String>)>,
 }
 
+/// `SIM_CTRACE` prints every client request and reply (debugging a seed).
+fn ctrace() -> bool {
+    std::env::var("SIM_CTRACE").is_ok()
+}
+
 fn key(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
     if a <= b {
         (a, b)
@@ -318,8 +328,9 @@ fn dirs() -> DataDirs {
     DataDirs::new(Path::new("/data"), None)
 }
 
-fn log_config() -> LogConfig {
+fn log_config(force_sync: bool) -> LogConfig {
     LogConfig {
+        force_sync,
         prealloc_bytes: 4096,
         record_bytes_max: 1 << 20,
         ..LogConfig::default()
@@ -435,7 +446,7 @@ fn recover(
 ) -> Result<(NodeCore, TxnLog, Zxid), String> {
     let dynfs: Arc<dyn Fs> = Arc::new(fs.clone());
     let dirs = dirs();
-    let rec = store::recovery::recover(dynfs.clone(), &dirs, log_config())
+    let rec = store::recovery::recover(dynfs.clone(), &dirs, log_config(config.force_sync))
         .map_err(|e| format!("recovery: {e}"))?;
     match (&rec.snapshot, rec.entries.first()) {
         (None, Some(first)) => {
@@ -1225,6 +1236,9 @@ impl NodeSim {
         cn.last_send = now;
         let conn = cn.id;
         let member = cn.member;
+        if ctrace() {
+            eprintln!("t={now} client {c} -> {member:?} conn {conn}: {msg:?}");
+        }
         let Some(&(_, _, inc)) = self.cconns.get(&conn) else {
             return;
         };
@@ -1552,6 +1566,9 @@ impl NodeSim {
                 .violate(now, format!("client {c}: bad ReplyHeader"));
             return;
         };
+        if ctrace() {
+            eprintln!("t={now} client {c} <- conn {conn}: {hdr:?}");
+        }
         if hdr.xid == xid::NOTIFICATION || hdr.xid == xid::PING {
             return;
         }
@@ -1848,6 +1865,24 @@ impl NodeSim {
                         _ => return,
                     }
                 }
+                if let Some(t) = std::env::var("SIM_PTRACE")
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    if (t == to.0 || t == from.0) && !msg.is_election() {
+                        let what = match &msg {
+                            Message::Proposal(p) => format!("PROPOSAL {}", p.zxid),
+                            Message::Inform(p) => format!("INFORM {}", p.zxid),
+                            Message::Snap { zxid, .. } => format!("SNAP {zxid}"),
+                            m => format!("{m:?}"),
+                        };
+                        eprintln!(
+                            "t={} {from:?}->{to:?} {}",
+                            self.now,
+                            what.chars().take(160).collect::<String>()
+                        );
+                    }
+                }
                 if let Some(core) = self.members.get_mut(&to).and_then(|m| m.core.as_mut()) {
                     core.peer_message(from, msg, now_ms);
                     self.drain(to);
@@ -1993,6 +2028,15 @@ impl NodeSim {
         }
         let (v, path) = zk_model::check(&self.history, lin_budget);
         if v == Verdict::NotLinearizable {
+            if let (Ok(file), Some(p)) = (std::env::var("SIM_DUMP"), path.as_ref()) {
+                let lines: Vec<String> = self
+                    .history
+                    .iter()
+                    .filter(|h| &h.path == p)
+                    .map(|h| format!("{h:?}"))
+                    .collect();
+                let _ = std::fs::write(file, lines.join("\n"));
+            }
             self.obs.violate(
                 self.now,
                 format!("linearizability: history of {path:?} is not linearizable"),
@@ -2112,11 +2156,22 @@ pub const CHAOS_MS: u64 = 40_000;
 pub const LIVENESS_MS: u64 = 30_000;
 pub const LIN_BUDGET: usize = 300_000;
 
-pub fn run_seed(seed: u64, voters: usize, observers: usize) -> NodeOutcome {
+/// The config of a random seed: a random fault mix.
+pub fn seed_config(seed: u64, voters: usize, observers: usize) -> NodeSimConfig {
     let mut rng = Rng::new(seed ^ 0x0DE5_5EED);
-    let faults = FaultMix::random(&mut rng);
     let mut config = NodeSimConfig::new(seed, voters, observers);
-    config.faults = faults;
+    config.faults = FaultMix::random(&mut rng);
+    config
+}
+
+pub fn run_seed(seed: u64, voters: usize, observers: usize) -> NodeOutcome {
+    run_config(seed_config(seed, voters, observers))
+}
+
+/// One run: converge, create the znodes, chaos with clients, heal, check.
+pub fn run_config(config: NodeSimConfig) -> NodeOutcome {
+    let seed = config.seed;
+    let faults = config.faults;
     let mut sim = NodeSim::new(config);
     let mut violations = Vec::new();
     if let Err(why) = sim.run_until_converged(20_000) {
