@@ -19,6 +19,7 @@
 pub mod checkers;
 pub mod kv;
 pub mod linearizability;
+pub mod net;
 pub mod node_sim;
 pub mod rng;
 pub mod runner;

@@ -20,10 +20,10 @@
 //!   epochs, the last `committed_log_max` entries handed to zab), exactly as the server.
 //! - Snapshots are taken every `SNAP_EVERY` applied txns (roll, then the whole tree).
 //!
-//! Network: the same model as `sim` (election messages independent, lossy, duplicable,
-//! reorderable; quorum messages on FIFO connections that a partition or loss breaks, each
-//! end told after a detection delay), here keyed for `NodeCore`. Client connections are FIFO
-//! both ways with small delays; a crashed member's connections reset.
+//! Network: peers talk over `net`, the model `sim` uses (election messages independent,
+//! lossy, duplicable, reorderable; quorum messages on FIFO connections that a partition or
+//! loss breaks, each end told after a detection delay). Client connections are FIFO both
+//! ways with small delays; a crashed member's connections reset.
 //!
 //! Clients: ZooKeeper sessions (connect, reconnect elsewhere with id + password and
 //! lastZxidSeen, pings, read timeout at 2/3 of the session timeout), one operation at a time.
@@ -57,6 +57,7 @@ use zab::{Message, PersistOp, PersistSeq, Role, ServerId, Zab};
 
 use crate::checkers::{leadership, Observations};
 use crate::linearizability::Verdict;
+use crate::net::{pair, Net, Notice};
 use crate::rng::Rng;
 use crate::sim::FaultMix;
 use crate::zk_model::{self, SessionOrder, ZkHOp, ZkOp, ZkRes};
@@ -130,11 +131,18 @@ pub struct NodeStats {
     pub truncs: u64,
     pub snaps_sent: u64,
     pub snapshots: u64,
+    /// Sessions created by clients.
     pub sessions: u64,
+    /// Connection attempts that resume an existing session (id + password), on any member,
+    /// failed ones included (a client retries every 10–200 ms while no member serves).
     pub reconnects: u64,
+    /// Operations started (history operations and plain reads).
     pub ops: u64,
+    /// History operations answered.
     pub acked: u64,
+    /// History operations whose outcome stayed unknown (connection lost, other errors).
     pub unknown: u64,
+    /// Plain getData without sync (only the per-session checks apply).
     pub plain_reads: u64,
 }
 
@@ -240,13 +248,6 @@ enum Ev {
     Unblock(Vec<(ServerId, ServerId)>),
 }
 
-#[derive(Debug)]
-struct QConn {
-    id: u64,
-    broken: bool,
-    to_notify: u8,
-}
-
 /// What the client waits for.
 #[derive(Debug, Clone)]
 enum Wait {
@@ -289,13 +290,8 @@ pub struct NodeSim {
     observers: Vec<ServerId>,
     events: BTreeMap<(u64, u64), Ev>,
     next_ev: u64,
-    blocked: BTreeSet<(ServerId, ServerId)>,
-    qconns: BTreeMap<(ServerId, ServerId), QConn>,
-    next_qconn: u64,
-    last_arrival: BTreeMap<(ServerId, ServerId), u64>,
-    loss: f64,
-    dup: f64,
-    delay_max: u64,
+    /// Peers' links: the model `sim` uses too.
+    net: Net,
     disk_delay_max: u64,
     /// Client connections: conn → (client, member, member's inc).
     cconns: BTreeMap<ConnId, (u32, ServerId, u64)>,
@@ -314,14 +310,6 @@ pub struct NodeSim {
 /// `SIM_CTRACE` prints every client request and reply (debugging a seed).
 fn ctrace() -> bool {
     std::env::var("SIM_CTRACE").is_ok()
-}
-
-fn key(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
 }
 
 fn dirs() -> DataDirs {
@@ -562,13 +550,7 @@ impl NodeSim {
             observers: observers.clone(),
             events: BTreeMap::new(),
             next_ev: 0,
-            blocked: BTreeSet::new(),
-            qconns: BTreeMap::new(),
-            next_qconn: 1,
-            last_arrival: BTreeMap::new(),
-            loss: 0.0,
-            dup: 0.0,
-            delay_max: 30,
+            net: Net::new(30, 2 * ZAB_TICK_MS),
             disk_delay_max: 50,
             cconns: BTreeMap::new(),
             next_cconn: 1,
@@ -693,16 +675,8 @@ impl NodeSim {
             m.fs.crash(fs_seed);
         }
         self.stats.crashes += 1;
-        let peers: Vec<(ServerId, ServerId)> = self
-            .qconns
-            .keys()
-            .filter(|(a, b)| *a == id || *b == id)
-            .copied()
-            .collect();
-        for k in peers {
-            let other = if k.0 == id { k.1 } else { k.0 };
-            self.break_qconn(k, &[other]);
-        }
+        let notices = self.net.crash(&mut self.rng, id);
+        self.notify(notices);
         // Its client connections reset.
         let conns: Vec<(ConnId, u32)> = self
             .cconns
@@ -737,47 +711,26 @@ impl NodeSim {
     }
 
     pub fn partition(&mut self, a: &[ServerId], b: &[ServerId]) {
-        for x in a {
-            for y in b {
-                self.blocked.insert((*x, *y));
-                self.blocked.insert((*y, *x));
-            }
-        }
+        self.net.partition(a, b);
         self.stats.partitions += 1;
     }
 
     pub fn heal(&mut self) {
-        self.blocked.clear();
-        self.loss = 0.0;
-        self.dup = 0.0;
-        self.delay_max = 30;
+        self.net.heal();
+        self.net.delay_max = 30;
     }
 
-    fn break_qconn(&mut self, k: (ServerId, ServerId), notify: &[ServerId]) {
-        let Some(c) = self.qconns.get_mut(&k) else {
-            return;
-        };
-        if c.broken {
-            return;
-        }
-        c.broken = true;
-        c.to_notify = notify.len() as u8;
-        let conn = c.id;
-        if notify.is_empty() {
-            self.qconns.remove(&k);
-            return;
-        }
-        for &member in notify {
-            let peer = if k.0 == member { k.1 } else { k.0 };
-            let inc = self.members.get(&member).map(|m| m.inc).unwrap_or(0);
-            let d = self.rng.range(1, 2 * ZAB_TICK_MS);
+    /// Schedules the connection-broke notices the network decided on.
+    fn notify(&mut self, notices: Vec<Notice>) {
+        for n in notices {
+            let inc = self.members.get(&n.member).map(|m| m.inc).unwrap_or(0);
             self.schedule(
-                d,
+                n.delay,
                 Ev::Disconnected {
-                    member,
-                    peer,
+                    member: n.member,
+                    peer: n.peer,
                     inc,
-                    conn,
+                    conn: n.conn,
                 },
             );
         }
@@ -792,71 +745,26 @@ impl NodeSim {
             Message::Snap { .. } => self.stats.snaps_sent += 1,
             _ => {}
         }
-        let blocked = self.blocked.contains(&(from, to));
-        let delay = self.rng.range(1, self.delay_max);
-        if msg.is_election() {
-            if blocked || self.rng.chance(self.loss) {
-                return;
-            }
-            if self.rng.chance(self.dup) {
-                let d2 = self.rng.range(1, self.delay_max);
-                self.schedule(
-                    d2,
-                    Ev::Peer {
-                        from,
-                        to,
-                        msg: msg.clone(),
-                        conn: None,
-                    },
-                );
-            }
-            self.schedule(
-                delay,
+        let sent = self
+            .net
+            .send(&mut self.rng, self.now, from, to, msg.is_election());
+        self.notify(sent.notices);
+        let n = sent.deliveries.len();
+        let mut msg = Some(msg);
+        for (i, (at, conn)) in sent.deliveries.into_iter().enumerate() {
+            let m = if i + 1 == n { msg.take() } else { msg.clone() };
+            let Some(msg) = m else { break };
+            self.next_ev += 1;
+            self.events.insert(
+                (at, self.next_ev),
                 Ev::Peer {
                     from,
                     to,
                     msg,
-                    conn: None,
-                },
-            );
-            return;
-        }
-        let k = key(from, to);
-        if !self.qconns.contains_key(&k) {
-            let id = self.next_qconn;
-            self.next_qconn += 1;
-            self.qconns.insert(
-                k,
-                QConn {
-                    id,
-                    broken: false,
-                    to_notify: 0,
+                    conn,
                 },
             );
         }
-        let Some(c) = self.qconns.get(&k) else {
-            return;
-        };
-        if c.broken {
-            return;
-        }
-        let conn = c.id;
-        if blocked || self.rng.chance(self.loss / 20.0) {
-            self.break_qconn(k, &[from, to]);
-            return;
-        }
-        let at = (self.now + delay).max(self.last_arrival.get(&(from, to)).copied().unwrap_or(0));
-        self.last_arrival.insert((from, to), at);
-        self.next_ev += 1;
-        self.events.insert(
-            (at, self.next_ev),
-            Ev::Peer {
-                from,
-                to,
-                msg,
-                conn: Some(conn),
-            },
-        );
     }
 
     // ----- the driver -----
@@ -962,7 +870,10 @@ impl NodeSim {
                 core.resume();
                 self.send_peer(id, to, Message::Snap { zxid: up_to, data });
             }
-            Output::Disconnect { peer } => self.break_qconn(key(id, peer), &[peer]),
+            Output::Disconnect { peer } => {
+                let notices = self.net.break_conn(&mut self.rng, pair(id, peer), &[peer]);
+                self.notify(notices);
+            }
             Output::TruncateAfter { seq, zxid } => self.queue_store(id, Cmd::Truncate(seq, zxid)),
             Output::InstallSnapshot { seq, zxid, data } => {
                 let Some((sessions, mut tree)) = decode_snap(data) else {
@@ -1718,13 +1629,13 @@ impl NodeSim {
         self.chaos = true;
         let f = self.config.faults;
         if f.loss {
-            self.loss = 0.05 + (self.rng.range(0, 20) as f64) / 100.0;
+            self.net.loss = 0.05 + (self.rng.range(0, 20) as f64) / 100.0;
         }
         if f.duplicate {
-            self.dup = 0.1;
+            self.net.dup = 0.1;
         }
         if f.reorder {
-            self.delay_max = 3 * ZAB_TICK_MS;
+            self.net.delay_max = 3 * ZAB_TICK_MS;
         }
         let d = self.rng.range(5 * ZAB_TICK_MS, 30 * ZAB_TICK_MS);
         self.schedule(d, Ev::Fault);
@@ -1797,7 +1708,7 @@ impl NodeSim {
                             } else {
                                 (*y, t)
                             };
-                            self.blocked.insert(p);
+                            self.net.blocked.insert(p);
                             pairs.push(p);
                         }
                     }
@@ -1860,9 +1771,8 @@ impl NodeSim {
                 conn,
             } => {
                 if let Some(c) = conn {
-                    match self.qconns.get(&key(from, to)) {
-                        Some(q) if q.id == c && !q.broken => {}
-                        _ => return,
+                    if !self.net.is_current(from, to, c) {
+                        return;
                     }
                 }
                 if let Some(t) = std::env::var("SIM_PTRACE")
@@ -1894,15 +1804,12 @@ impl NodeSim {
                 inc,
                 conn,
             } => {
-                let k = key(member, peer);
-                if let Some(c) = self.qconns.get_mut(&k) {
-                    if c.id == conn {
-                        c.to_notify = c.to_notify.saturating_sub(1);
-                        if c.to_notify == 0 {
-                            self.qconns.remove(&k);
-                        }
-                    }
-                }
+                self.net.noticed(&Notice {
+                    member,
+                    peer,
+                    conn,
+                    delay: 0,
+                });
                 let live = self.members.get(&member).is_some_and(|m| m.inc == inc);
                 if live {
                     if let Some(core) = self.members.get_mut(&member).and_then(|m| m.core.as_mut())
@@ -1930,7 +1837,7 @@ impl NodeSim {
             Ev::Restart(id) => self.restart(id),
             Ev::Unblock(pairs) => {
                 for p in pairs {
-                    self.blocked.remove(&p);
+                    self.net.blocked.remove(&p);
                 }
             }
         }
