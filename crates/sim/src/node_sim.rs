@@ -26,9 +26,18 @@
 //! ways with small delays; a crashed member's connections reset.
 //!
 //! Clients: ZooKeeper sessions (connect, reconnect elsewhere with id + password and
-//! lastZxidSeen, pings, read timeout at 2/3 of the session timeout), one operation at a time.
-//! The history records invoke/complete times from the sim clock; an operation whose
-//! connection went away has an unknown outcome (open-ended).
+//! lastZxidSeen, pings, read timeout at 2/3 of the session timeout), one operation at a time:
+//! setData with and without version, sync + getData, create PERSISTENT_SEQUENTIAL under
+//! `/q` (these four form the history), plain getData, and ephemeral creates/deletes under
+//! `/e`. Now and then a client pauses past its session timeout, so sessions expire and their
+//! ephemerals go. The history records invoke/complete times from the sim clock; an
+//! operation whose connection went away has an unknown outcome (open-ended).
+//!
+//! Checks: `zk_model` linearizability per znode (histories closed by the healed state, so a
+//! lost acknowledged write fails it), per-session order of every reply (`SessionOrder`),
+//! leadership per epoch, and after healing: one leader, every member at the same zxid,
+//! identical trees (every znode's data, ACL and Stat) and session tables, tree invariants,
+//! no ephemeral without its session, every acknowledged sequential create present.
 //!
 //! Determinism: one splitmix64 stream, BTreeMaps, events ordered by (time, sequence). Client
 //! outputs of one drain are ordered by connection id before they are scheduled (the node
@@ -74,6 +83,8 @@ const SNAP_EVERY: u64 = 25;
 const SESSION_TIMEOUT_MS: i32 = 6000;
 /// The sequential parent.
 pub const SEQ_PARENT: &str = "/q";
+/// The parent of the clients' ephemeral nodes.
+pub const EPH_PARENT: &str = "/e";
 
 fn register(i: u8) -> String {
     format!("/r{i}")
@@ -144,6 +155,8 @@ pub struct NodeStats {
     pub unknown: u64,
     /// Plain getData without sync (only the per-session checks apply).
     pub plain_reads: u64,
+    /// Clients paused past their session timeout.
+    pub pauses: u64,
 }
 
 impl NodeStats {
@@ -162,6 +175,7 @@ impl NodeStats {
         self.acked += o.acked;
         self.unknown += o.unknown;
         self.plain_reads += o.plain_reads;
+        self.pauses += o.pauses;
     }
 }
 
@@ -257,6 +271,10 @@ enum Wait {
     Plain { xid: i32, path: String },
     /// Setup: create `path` (retried until it exists).
     Setup { xid: i32, path: String },
+    /// Create an ephemeral sequential node under `EPH_PARENT` (not a history operation).
+    Ephemeral { xid: i32 },
+    /// Delete one of the session's ephemerals (not a history operation).
+    Delete { xid: i32, path: String },
 }
 
 #[derive(Debug)]
@@ -279,6 +297,11 @@ struct Client {
     setup: VecDeque<String>,
     /// A timer event is scheduled for this time.
     timer: Option<u64>,
+    /// The session's ephemeral nodes the client knows of.
+    ephemerals: Vec<String>,
+    /// A paused client (a long GC pause, a suspended laptop) neither sends nor pings until
+    /// then: its session expires, and it comes back to a new one.
+    paused_until: u64,
 }
 
 pub struct NodeSim {
@@ -590,6 +613,7 @@ impl NodeSim {
                     setup.push_back(register(i));
                 }
                 setup.push_back(SEQ_PARENT.to_string());
+                setup.push_back(EPH_PARENT.to_string());
             }
             sim.clients.push(Client {
                 session: None,
@@ -599,6 +623,8 @@ impl NodeSim {
                 order: SessionOrder::default(),
                 setup,
                 timer: None,
+                ephemerals: Vec::new(),
+                paused_until: 0,
             });
         }
         sim
@@ -1230,6 +1256,11 @@ impl NodeSim {
         if cl.timer == Some(now) {
             cl.timer = None;
         }
+        if now < cl.paused_until {
+            let d = cl.paused_until - now;
+            self.set_timer(c, d);
+            return;
+        }
         let timeout = cl.session.map(|s| s.1).unwrap_or(SESSION_TIMEOUT_MS) as u64;
         let setup_pending = self.clients.first().is_some_and(|c0| !c0.setup.is_empty());
         let Some(cl) = self.clients.get(c as usize) else {
@@ -1349,7 +1380,7 @@ impl NodeSim {
         self.stats.ops += 1;
         let value = self.rng.next_u64() >> 1;
         let data = Some(Bytes::copy_from_slice(&value.to_be_bytes()));
-        let pick = self.rng.range(0, 11);
+        let pick = self.rng.range(0, 13);
         let (op, path, req) = match pick {
             0..=2 => (
                 ZkOp::Write { value },
@@ -1397,6 +1428,31 @@ impl NodeSim {
                         watch: false,
                     }),
                 )
+            }
+            12 => {
+                let x = self.client_request(
+                    c,
+                    OpRequest::Create(CreateRequest {
+                        path: format!("{EPH_PARENT}/c{c}-"),
+                        data: Some(Bytes::new()),
+                        acl: Acl::open_unsafe(),
+                        flags: 3,
+                    }),
+                );
+                self.clients[c as usize].wait = Some(Wait::Ephemeral { xid: x });
+                return;
+            }
+            13 if !self.clients[c as usize].ephemerals.is_empty() => {
+                let path = self.clients[c as usize].ephemerals[0].clone();
+                let x = self.client_request(
+                    c,
+                    OpRequest::Delete(jute::proto::DeleteRequest {
+                        path: path.clone(),
+                        version: -1,
+                    }),
+                );
+                self.clients[c as usize].wait = Some(Wait::Delete { xid: x, path });
+                return;
             }
             _ => {
                 let x = self.client_request(
@@ -1466,6 +1522,7 @@ impl NodeSim {
                 }
                 self.stats.sessions += 1;
                 cl.order = SessionOrder::default();
+                cl.ephemerals.clear();
             }
             cl.session = Some((r.session_id, r.time_out));
             cn.handshake = true;
@@ -1500,17 +1557,37 @@ impl NodeSim {
         let (wxid, path) = match &wait {
             Wait::Hist { xid, path, .. }
             | Wait::Plain { xid, path }
-            | Wait::Setup { xid, path } => (*xid, path.clone()),
+            | Wait::Setup { xid, path }
+            | Wait::Delete { xid, path } => (*xid, path.clone()),
+            Wait::Ephemeral { xid } => (*xid, String::new()),
         };
         if hdr.xid != wxid {
             // The sync ahead of a SyncRead (or an answer to a request before a reconnect).
             return;
         }
         cl.wait = None;
+        if self.clients_active && self.rng.chance(0.0015) {
+            // Away for longer than the session timeout.
+            let timeout = cl.session.map(|s| s.1).unwrap_or(SESSION_TIMEOUT_MS) as u64;
+            cl.paused_until = now + timeout * 2 + self.rng.range(0, timeout);
+            self.stats.pauses += 1;
+        }
         let think = self.rng.range(1, 60);
         self.set_timer(c, think);
         let cl = &mut self.clients[c as usize];
         match wait {
+            Wait::Ephemeral { .. } => {
+                if err == Some(ErrorCode::Ok) {
+                    if let Ok(r) = CreateResponse::decode(&mut frame) {
+                        cl.ephemerals.push(r.path);
+                    }
+                }
+            }
+            Wait::Delete { path, .. } => {
+                if matches!(err, Some(ErrorCode::Ok) | Some(ErrorCode::NoNode)) {
+                    cl.ephemerals.retain(|p| *p != path);
+                }
+            }
             Wait::Setup { .. } => {
                 if matches!(err, Some(ErrorCode::Ok) | Some(ErrorCode::NodeExists)) {
                     cl.setup.pop_front();
@@ -1987,6 +2064,15 @@ impl NodeSim {
             }
             if let Err(e) = core.tree().check_invariants() {
                 bad.push(format!("{:?}: tree invariant: {e}", m.id));
+            }
+            // An ephemeral lives exactly as long as its session.
+            for (owner, paths) in core.tree().sessions_with_ephemerals() {
+                if core.sessions().get(SessionId(owner)).is_none() {
+                    bad.push(format!(
+                        "sessions: {:?} keeps ephemerals {paths:?} of session {owner:#x}, which is gone",
+                        m.id
+                    ));
+                }
             }
         }
         // Durability of creates: every acknowledged sequential node exists.
