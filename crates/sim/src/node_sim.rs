@@ -35,6 +35,7 @@
 //!
 //! Checks: `zk_model` linearizability per znode (histories closed by the healed state, so a
 //! lost acknowledged write fails it), per-session order of every reply (`SessionOrder`),
+//! watch order (a data watch's event arrives before any reply showing newer data),
 //! leadership per epoch, and after healing: one leader, every member at the same zxid,
 //! identical trees (every znode's data, ACL and Stat) and session tables, tree invariants,
 //! no ephemeral without its session, every acknowledged sequential create present.
@@ -157,6 +158,8 @@ pub struct NodeStats {
     pub plain_reads: u64,
     /// Clients paused past their session timeout.
     pub pauses: u64,
+    /// Watch notifications clients received.
+    pub watch_events: u64,
 }
 
 impl NodeStats {
@@ -176,6 +179,7 @@ impl NodeStats {
         self.unknown += o.unknown;
         self.plain_reads += o.plain_reads;
         self.pauses += o.pauses;
+        self.watch_events += o.watch_events;
     }
 }
 
@@ -267,8 +271,9 @@ enum Ev {
 enum Wait {
     /// A history operation; `sync_xid` is the sync ahead of a SyncRead's getData.
     Hist { hop: usize, xid: i32, path: String },
-    /// A plain getData (no sync): only the per-session checks apply.
-    Plain { xid: i32, path: String },
+    /// Plain getData without sync (only the per-session checks apply), maybe leaving a
+    /// data watch.
+    Plain { xid: i32, path: String, watch: bool },
     /// Setup: create `path` (retried until it exists).
     Setup { xid: i32, path: String },
     /// Create an ephemeral sequential node under `EPH_PARENT` (not a history operation).
@@ -302,6 +307,10 @@ struct Client {
     /// A paused client (a long GC pause, a suspended laptop) neither sends nor pings until
     /// then: its session expires, and it comes back to a new one.
     paused_until: u64,
+    /// Data watches left on the current connection: path → the version the read that set
+    /// it returned. ZooKeeper sends the NodeDataChanged event before any reply that shows
+    /// newer data. (Dropped with the connection: this client does not re-register watches.)
+    watches: BTreeMap<String, i32>,
 }
 
 pub struct NodeSim {
@@ -418,6 +427,15 @@ fn value_of(data: Option<&[u8]>) -> u64 {
 fn seq_of(path: &str) -> Option<i64> {
     let tail = path.get(path.len().checked_sub(10)?..)?;
     tail.parse().ok()
+}
+
+/// A reply showed `path` at `version`: wrong if a watch set at an older version has not
+/// fired yet (ZooKeeper delivers the event before any reply with the newer data).
+fn watch_check(watches: &BTreeMap<String, i32>, path: &str, version: i32) -> Option<String> {
+    let set_at = *watches.get(path)?;
+    (version > set_at).then(|| {
+        format!("{path} at version {version} before the event of the watch set at {set_at}")
+    })
 }
 
 /// Every znode with its data, ACL and full Stat, in walk order: the state members must agree
@@ -625,6 +643,7 @@ impl NodeSim {
                 timer: None,
                 ephemerals: Vec::new(),
                 paused_until: 0,
+                watches: BTreeMap::new(),
             });
         }
         sim
@@ -1224,6 +1243,7 @@ impl NodeSim {
         let Some(cn) = cl.conn.take() else {
             return;
         };
+        cl.watches.clear();
         if let Some(Wait::Hist { .. }) = cl.wait {
             self.stats.unknown += 1;
         }
@@ -1455,15 +1475,20 @@ impl NodeSim {
                 return;
             }
             _ => {
+                let watch = self.rng.chance(0.5);
                 let x = self.client_request(
                     c,
                     OpRequest::GetData(PathWatchRequest {
                         path: reg.clone(),
-                        watch: false,
+                        watch,
                     }),
                 );
                 self.stats.plain_reads += 1;
-                self.clients[c as usize].wait = Some(Wait::Plain { xid: x, path: reg });
+                self.clients[c as usize].wait = Some(Wait::Plain {
+                    xid: x,
+                    path: reg,
+                    watch,
+                });
                 return;
             }
         };
@@ -1537,7 +1562,14 @@ impl NodeSim {
         if ctrace() {
             eprintln!("t={now} client {c} <- conn {conn}: {hdr:?}");
         }
-        if hdr.xid == xid::NOTIFICATION || hdr.xid == xid::PING {
+        if hdr.xid == xid::NOTIFICATION {
+            if let Ok(e) = jute::proto::WatcherEvent::decode(&mut frame) {
+                cl.watches.remove(&e.path);
+                self.stats.watch_events += 1;
+            }
+            return;
+        }
+        if hdr.xid == xid::PING {
             return;
         }
         if let Err(why) = cl.order.on_reply(hdr.zxid) {
@@ -1556,7 +1588,7 @@ impl NodeSim {
         let err = ErrorCode::from_code(hdr.err);
         let (wxid, path) = match &wait {
             Wait::Hist { xid, path, .. }
-            | Wait::Plain { xid, path }
+            | Wait::Plain { xid, path, .. }
             | Wait::Setup { xid, path }
             | Wait::Delete { xid, path } => (*xid, path.clone()),
             Wait::Ephemeral { xid } => (*xid, String::new()),
@@ -1593,14 +1625,22 @@ impl NodeSim {
                     cl.setup.pop_front();
                 }
             }
-            Wait::Plain { path, .. } => {
+            Wait::Plain { path, watch, .. } => {
                 if err == Some(ErrorCode::Ok) {
                     if let Ok(r) = GetDataResponse::decode(&mut frame) {
-                        if let Err(why) = cl.order.on_version(&path, r.stat.version) {
+                        let v = r.stat.version;
+                        if let Err(why) = cl.order.on_version(&path, v) {
                             self.obs.violate(
                                 now,
                                 format!("session order (plain read): client {c}: {why}"),
                             );
+                        }
+                        if let Some(why) = watch_check(&cl.watches, &path, v) {
+                            self.obs
+                                .violate(now, format!("watch order: client {c}: {why}"));
+                        }
+                        if watch {
+                            cl.watches.entry(path).or_insert(v);
                         }
                     }
                 }
@@ -1651,6 +1691,10 @@ impl NodeSim {
                     if let Err(why) = cl.order.on_version(&path, v) {
                         self.obs
                             .violate(now, format!("session order: client {c}: {why}"));
+                    }
+                    if let Some(why) = watch_check(&cl.watches, &path, v) {
+                        self.obs
+                            .violate(now, format!("watch order: client {c}: {why}"));
                     }
                 }
                 if let Some(h) = self.history.get_mut(hop) {
@@ -2259,4 +2303,38 @@ pub fn run_many(test: &str, first_seed: u64, voters: usize, observers: usize, de
         start.elapsed().as_secs_f64()
     );
     assert!(ran > 0, "no seed ran");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_and_values_parse() {
+        assert_eq!(seq_of("/q/s-0000000042"), Some(42));
+        assert_eq!(seq_of("/q"), None);
+        assert_eq!(value_of(Some(&7u64.to_be_bytes())), 7);
+        assert_eq!(value_of(Some(b"")), 0);
+        assert_eq!(value_of(None), 0);
+    }
+
+    #[test]
+    fn newer_data_before_the_watch_event_is_caught() {
+        let mut w = BTreeMap::new();
+        assert_eq!(watch_check(&w, "/r0", 5), None);
+        w.insert("/r0".to_string(), 3);
+        assert_eq!(watch_check(&w, "/r0", 3), None);
+        assert!(watch_check(&w, "/r0", 4).is_some());
+    }
+
+    #[test]
+    fn snap_payload_round_trips() {
+        let mut sim = NodeSim::new(NodeSimConfig::new(1, 1, 0));
+        sim.run_until_converged(5_000)
+            .expect("a single voter leads");
+        let core = sim.core(ServerId(1)).expect("up");
+        let (sessions, tree) = decode_snap(encode_snap(core)).expect("decodes");
+        assert_eq!(sessions.len(), core.sessions().len());
+        assert_eq!(tree_digest(&tree), tree_digest(core.tree()));
+    }
 }
