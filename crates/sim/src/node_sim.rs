@@ -978,7 +978,17 @@ impl NodeSim {
         if m.applied_since_snap < SNAP_EVERY || z <= m.last_snap {
             return;
         }
+        // Not while a TRUNC or SNAP waits in the store: the tree is about to be replaced, and
+        // a snapshot of it written after the cut would bring truncated txns back at the next
+        // recovery.
+        if m.queue
+            .iter()
+            .any(|c| matches!(c, Cmd::Truncate(..) | Cmd::Install { .. }))
+        {
+            return;
+        }
         m.applied_since_snap = 0;
+        m.last_snap = z;
         let mut body = BytesMut::new();
         tree::snapshot::serialize_tree(core.tree(), &mut body);
         let sessions = sessions_of(core);

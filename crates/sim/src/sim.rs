@@ -531,6 +531,29 @@ impl Sim {
                     m.applied.truncate(cut);
                     m.applied_txns.truncate(cut);
                     m.verified = m.verified.min(cut);
+                }
+                // The contract: the state machine is rebuilt from the log up to `zxid`, so
+                // proposals logged but not delivered yet (no COMMIT seen) up to it are
+                // applied now; they become binding at the next delivery, like a replayed log.
+                let from = m.applied.last().map(|e| e.0).unwrap_or(Zxid::ZERO);
+                let pending_appends = m.disk.pending.iter().flat_map(|(_, p)| match p {
+                    Pending::Op(PersistOp::Append(ps)) => ps.as_slice(),
+                    _ => &[],
+                });
+                let logged: Vec<Proposal> = m
+                    .disk
+                    .log
+                    .iter()
+                    .chain(pending_appends)
+                    .filter(|p| p.zxid > from && p.zxid <= zxid)
+                    .cloned()
+                    .collect();
+                let added = !logged.is_empty();
+                for p in logged {
+                    m.applied.push((p.zxid, kv::hash(&p.txn)));
+                    m.applied_txns.push(p.txn);
+                }
+                if !removed.is_empty() || added {
                     m.rebuild_kv();
                 }
                 self.queue_persist(id, seq, Pending::Truncate(zxid));
