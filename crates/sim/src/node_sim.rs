@@ -339,6 +339,11 @@ pub struct NodeSim {
     pub lin: Option<(Verdict, Option<String>)>,
 }
 
+/// `SIM_MTRACE` prints members' lifecycle: starts, crashes, role changes, TRUNC/SNAP, epochs.
+fn mtrace() -> bool {
+    std::env::var("SIM_MTRACE").is_ok()
+}
+
 /// `SIM_CTRACE` prints every client request and reply (debugging a seed).
 fn ctrace() -> bool {
     std::env::var("SIM_CTRACE").is_ok()
@@ -667,6 +672,9 @@ impl NodeSim {
     }
 
     fn start_member(&mut self, id: ServerId) {
+        if mtrace() {
+            eprintln!("t={} {id:?} starts", self.now);
+        }
         let seed = self.rng.next_u64();
         let now_ms = self.now_ms();
         let Some(m) = self.members.get(&id) else {
@@ -704,6 +712,9 @@ impl NodeSim {
     /// A process crash (`power_cut` false: the OS keeps what was written) or a machine
     /// crash (the disk keeps only what was synced, plus a random prefix of the rest).
     pub fn crash(&mut self, id: ServerId, power_cut: bool) {
+        if mtrace() {
+            eprintln!("t={} {id:?} crashes (power cut: {power_cut})", self.now);
+        }
         let fs_seed = self.rng.next_u64();
         let Some(m) = self.members.get_mut(&id) else {
             return;
@@ -893,6 +904,30 @@ impl NodeSim {
 
     fn on_output(&mut self, id: ServerId, o: Output) {
         let now = self.now;
+        if mtrace() {
+            if let Some(c) = self.core(id) {
+                let what = match &o {
+                    Output::Persist {
+                        op: PersistOp::Append(_),
+                        ..
+                    }
+                    | Output::Peer { .. }
+                    | Output::Send { .. }
+                    | Output::Close { .. } => None,
+                    Output::InstallSnapshot { seq, zxid, .. } => {
+                        Some(format!("InstallSnapshot {seq} {zxid}"))
+                    }
+                    other => Some(format!("{other:?}")),
+                };
+                if let Some(w) = what {
+                    eprintln!(
+                        "t={now} {id:?} tree {}: {} | {w}",
+                        c.last_zxid(),
+                        c.zab().summary()
+                    );
+                }
+            }
+        }
         let now_ms = self.now_ms();
         match o {
             Output::Send { .. } | Output::Close { .. } => self.on_client_output(id, o),
@@ -1058,20 +1093,21 @@ impl NodeSim {
                                     txn: p.txn,
                                 }))
                             }
-                            PersistOp::AcceptedEpoch(e) => store::epoch::write_epoch(
-                                &fs,
-                                &dirs.snap_dir,
-                                store::epoch::EpochFile::Accepted,
-                                e,
-                            )
-                            .map_err(|e| e.to_string())?,
-                            PersistOp::CurrentEpoch(e) => store::epoch::write_epoch(
-                                &fs,
-                                &dirs.snap_dir,
-                                store::epoch::EpochFile::Current,
-                                e,
-                            )
-                            .map_err(|e| e.to_string())?,
+                            PersistOp::AcceptedEpoch(e) | PersistOp::CurrentEpoch(e) => {
+                                // An epoch file is durable the moment it is written: the
+                                // log requests before it must be durable first, or a crash
+                                // keeps currentEpoch of a history it lost (which then wins
+                                // elections over members holding committed txns).
+                                flush(log, &mut entries)?;
+                                log.sync().map_err(|e| e.to_string())?;
+                                let which = if matches!(op, PersistOp::AcceptedEpoch(_)) {
+                                    store::epoch::EpochFile::Accepted
+                                } else {
+                                    store::epoch::EpochFile::Current
+                                };
+                                store::epoch::write_epoch(&fs, &dirs.snap_dir, which, e)
+                                    .map_err(|e| e.to_string())?
+                            }
                         }
                     }
                     Cmd::Truncate(seq, zxid) => {

@@ -22,7 +22,10 @@
 //! 2. `Persist { seq, op }`, `TruncateAfter { seq, zxid }`, `InstallSnapshot { seq, .. }` are
 //!    one sequence of persist requests: apply them in `seq` order; once a request and every
 //!    earlier one is durable (fsynced; epoch files via tmp + fsync + rename), call
-//!    `persisted(seq)`. Never acknowledge a request that failed. Zab gates everything that
+//!    `persisted(seq)`. Never acknowledge a request that failed. Durability follows the same
+//!    order: a crash may lose a suffix of the requests, never an earlier one while a later
+//!    one survives — so an epoch file (durable once written) must wait until the appends
+//!    before it are fsynced. Zab gates everything that
 //!    promises durability on this: ACKEPOCH waits for AcceptedEpoch, the NEWLEADER ACK for
 //!    CurrentEpoch and the synced history, each proposal's ACK (and the leader's own vote)
 //!    for its Append.
