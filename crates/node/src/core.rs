@@ -794,7 +794,7 @@ impl NodeCore {
             OpRequest::Sync(_)
                 if self.zab.role() == Role::Leading
                     && self.zab.voter_count() > 1
-                    && self.zab.last_delivered() < self.zab.last_committed()
+                    && self.last_zxid() < self.zab.last_committed()
                     && !self.sessions.get(sid).is_some_and(|s| s.closing) =>
             {
                 // A leader can lag its own commits: a quorum of followers may have acked a
@@ -1249,7 +1249,10 @@ impl NodeCore {
     /// commits whose commits are applied.
     fn release_syncs(&mut self) {
         while let Some(&(upto, conn)) = self.synced_waiting.front() {
-            if self.zab.last_delivered() < upto {
+            // What the tree applied, not what zab delivered: zab counts a txn delivered when
+            // it queues it, and this runs between the applies of one batch, so the read
+            // behind the sync would miss the batch's later txns (found by `sim::node_sim`).
+            if self.last_zxid() < upto {
                 return;
             }
             self.synced_waiting.pop_front();

@@ -10,12 +10,20 @@
 //! through zab as txns to whichever member leads (a read is a barrier through the log, like
 //! ZooKeeper's sync + read), and complete when that leader delivers them; an operation whose
 //! leader crashed or that timed out has an unknown outcome.
+//!
+//! `node_sim` runs the real request pipeline instead: every member a `node::NodeCore` over
+//! the `store` crate's `SimFs`, ZooKeeper clients with sessions, and the checks of
+//! `zk_model` (linearizability of sync+read / setData / sequential creates, per-session
+//! order of plain reads, identical trees after healing, durability of acknowledged writes).
 
 pub mod checkers;
 pub mod kv;
 pub mod linearizability;
+pub mod net;
+pub mod node_sim;
 pub mod rng;
 pub mod runner;
 pub mod sim;
+pub mod zk_model;
 
 pub use sim::{FaultMix, Sim, SimConfig, Stats, TICK};

@@ -35,9 +35,43 @@ pub enum Verdict {
     Unknown,
 }
 
+/// A sequential object a history is checked against: a state and a pure step function.
+/// `check_model` works for any of them; the register model of `kv` is one, the znode and
+/// sequential-create models of `zk_model` are others.
+pub trait Model {
+    type State: Clone + Eq + std::hash::Hash;
+    type Op: Clone;
+    type Res: Clone + PartialEq;
+    /// The new state and the answer of `op` applied at `state`.
+    fn step(state: &Self::State, op: &Self::Op) -> (Self::State, Self::Res);
+}
+
+/// One operation of a history over model `M`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<O, R> {
+    pub op: O,
+    pub invoke: u64,
+    /// Completion time and result; `None` when the outcome is unknown.
+    pub complete: Option<(u64, R)>,
+}
+
+/// The register model of `kv`: (value, version).
+struct KvModel;
+
+impl Model for KvModel {
+    type State = (u64, u64);
+    type Op = Op;
+    type Res = Res;
+    fn step(state: &(u64, u64), op: &Op) -> ((u64, u64), Res) {
+        let mut r = *state;
+        let res = apply_op(&mut r, *op);
+        (r, res)
+    }
+}
+
 /// Fixed-key hasher: exploration order never depends on process randomness.
-type Memo =
-    HashSet<(Vec<u64>, (u64, u64)), BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
+type Memo<S> =
+    HashSet<(Vec<u64>, S), BuildHasherDefault<std::collections::hash_map::DefaultHasher>>;
 
 /// Checks every key's history; the worst verdict wins, with the failing key.
 pub fn check(history: &[HOp], budget: usize) -> (Verdict, Option<u8>) {
@@ -61,31 +95,48 @@ pub fn check(history: &[HOp], budget: usize) -> (Verdict, Option<u8>) {
 
 /// Checks one register's history, starting from (value 0, version 0).
 pub fn check_register(ops: &[HOp], budget: usize) -> Verdict {
-    let mut ops: Vec<HOp> = ops.to_vec();
-    ops.sort_by_key(|o| (o.invoke, o.complete.map(|c| c.0)));
+    let entries: Vec<Entry<Op, Res>> = ops
+        .iter()
+        .map(|o| Entry {
+            op: o.op,
+            invoke: o.invoke,
+            complete: o.complete,
+        })
+        .collect();
+    check_model::<KvModel>((0, 0), &entries, budget)
+}
+
+/// Checks one object's history against model `M`, starting from `init`.
+pub fn check_model<M: Model>(
+    init: M::State,
+    ops: &[Entry<M::Op, M::Res>],
+    budget: usize,
+) -> Verdict {
+    let mut ops: Vec<Entry<M::Op, M::Res>> = ops.to_vec();
+    ops.sort_by_key(|o| (o.invoke, o.complete.as_ref().map(|c| c.0)));
     let completed = ops.iter().filter(|o| o.complete.is_some()).count();
     let mut lin = vec![0u64; ops.len().div_ceil(64)];
     let mut memo = Memo::default();
     let mut budget = budget;
-    match search(&ops, &mut lin, (0, 0), completed, &mut memo, &mut budget) {
+    match search::<M>(&ops, &mut lin, init, completed, &mut memo, &mut budget) {
         Some(true) => Verdict::Linearizable,
         Some(false) => Verdict::NotLinearizable,
         None => Verdict::Unknown,
     }
 }
 
-fn search(
-    ops: &[HOp],
+fn search<M: Model>(
+    ops: &[Entry<M::Op, M::Res>],
     lin: &mut Vec<u64>,
-    reg: (u64, u64),
+    state: M::State,
     remaining: usize,
-    memo: &mut Memo,
+    memo: &mut Memo<M::State>,
     budget: &mut usize,
 ) -> Option<bool> {
     if remaining == 0 {
         return Some(true);
     }
-    if !memo.insert((lin.clone(), reg)) {
+    if !memo.insert((lin.clone(), state.clone())) {
         return Some(false);
     }
     if *budget == 0 {
@@ -97,7 +148,7 @@ fn search(
         .iter()
         .enumerate()
         .filter(|(i, _)| !is_lin(lin, *i))
-        .filter_map(|(_, o)| o.complete.map(|c| c.0))
+        .filter_map(|(_, o)| o.complete.as_ref().map(|c| c.0))
         .min()
         .unwrap_or(u64::MAX);
     for i in 0..ops.len() {
@@ -109,20 +160,19 @@ fn search(
             // Sorted by invoke: nothing later can go next either.
             break;
         }
-        let mut r = reg;
-        let res = apply_op(&mut r, o.op);
-        let rem = match o.complete {
-            Some((_, want)) if want != res => continue,
+        let (next, res) = M::step(&state, &o.op);
+        let rem = match &o.complete {
+            Some((_, want)) if *want != res => continue,
             Some(_) => remaining - 1,
             None => remaining,
         };
-        if o.complete.is_none() && r == reg {
+        if o.complete.is_none() && next == state {
             // An unknown op that changes nothing here (a read, a failed CAS) need not be
             // placed at all.
             continue;
         }
         lin[i / 64] |= 1 << (i % 64);
-        let found = search(ops, lin, r, rem, memo, budget);
+        let found = search::<M>(ops, lin, next, rem, memo, budget);
         lin[i / 64] &= !(1 << (i % 64));
         match found {
             Some(true) => return Some(true),

@@ -5,13 +5,7 @@
 //! It plays the driver's part of zab's IO contract exactly (drain after every input, persist
 //! in seq order and report durability, TRUNC/SNAP rebuilds, snapshot hand-off, disconnects).
 //!
-//! Network model (zab's channel assumptions, `zab::message`):
-//! - Election messages: independent per message — delay (reordering), loss, duplication,
-//!   blocked by partitions (also one-way ones).
-//! - Quorum messages: a FIFO connection per pair of members. A message hitting a partition
-//!   (or random loss) breaks the connection: what is in flight is dropped, later sends are
-//!   dropped, and each end is told `disconnected` after a detection delay; after that the
-//!   next send opens a new connection. `Output::Disconnect` closes it the same way.
+//! Network model: `net` (shared with `node_sim`).
 //!
 //! Disk model: persist requests queue as unsynced; a store sync (after a random delay)
 //! makes all queued requests durable and reports `persisted`. A crash keeps a random prefix
@@ -20,7 +14,7 @@
 //!
 //! Determinism: one splitmix64, BTreeMaps everywhere, events ordered by (time, sequence).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use jute::Zxid;
@@ -31,6 +25,7 @@ use crate::checkers::{
 };
 use crate::kv::{self, Kv, Op, Res, Txn};
 use crate::linearizability::HOp;
+use crate::net::{pair, Net, Notice};
 use crate::rng::Rng;
 
 /// Time units per zab tick.
@@ -215,14 +210,6 @@ enum Ev {
 }
 
 #[derive(Debug)]
-struct Conn {
-    id: u64,
-    broken: bool,
-    /// Ends still to be told the connection broke.
-    to_notify: u8,
-}
-
-#[derive(Debug)]
 struct Busy {
     hop: usize,
     member: ServerId,
@@ -246,14 +233,8 @@ pub struct Sim {
     observers: Vec<ServerId>,
     events: BTreeMap<(u64, u64), Ev>,
     next_ev: u64,
-    /// Directed links that drop everything.
-    blocked: BTreeSet<(ServerId, ServerId)>,
-    conns: BTreeMap<(ServerId, ServerId), Conn>,
-    next_conn: u64,
-    last_arrival: BTreeMap<(ServerId, ServerId), u64>,
-    loss: f64,
-    dup: f64,
-    delay_max: u64,
+    /// Peers' links (partitions, loss, duplication, delays, quorum connections).
+    net: Net,
     disk_delay_max: u64,
     snapshots: Vec<Vec<(Zxid, u64, Bytes)>>,
     clients: Vec<Client>,
@@ -283,14 +264,6 @@ fn short(m: &Message) -> String {
     }
 }
 
-fn key(a: ServerId, b: ServerId) -> (ServerId, ServerId) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
-
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
         let mut rng = Rng::new(config.seed);
@@ -307,13 +280,7 @@ impl Sim {
             observers: observers.clone(),
             events: BTreeMap::new(),
             next_ev: 0,
-            blocked: BTreeSet::new(),
-            conns: BTreeMap::new(),
-            next_conn: 1,
-            last_arrival: BTreeMap::new(),
-            loss: 0.0,
-            dup: 0.0,
-            delay_max: 3,
+            net: Net::new(3, 2 * TICK),
             disk_delay_max: 5,
             snapshots: Vec::new(),
             clients: Vec::new(),
@@ -427,16 +394,8 @@ impl Sim {
             m.disk.apply(p);
         }
         self.stats.crashes += 1;
-        let peers: Vec<(ServerId, ServerId)> = self
-            .conns
-            .keys()
-            .filter(|(a, b)| *a == id || *b == id)
-            .copied()
-            .collect();
-        for k in peers {
-            let other = if k.0 == id { k.1 } else { k.0 };
-            self.break_conn(k, &[other]);
-        }
+        let notices = self.net.crash(&mut self.rng, id);
+        self.notify(notices);
         tracing::info!(t = self.now, ?id, "crash");
     }
 
@@ -449,24 +408,17 @@ impl Sim {
 
     /// Blocks both directions between the two groups.
     pub fn partition(&mut self, a: &[ServerId], b: &[ServerId]) {
-        for x in a {
-            for y in b {
-                self.blocked.insert((*x, *y));
-                self.blocked.insert((*y, *x));
-            }
-        }
+        self.net.partition(a, b);
         self.stats.partitions += 1;
     }
 
     /// Blocks one direction only.
     pub fn block(&mut self, from: ServerId, to: ServerId) {
-        self.blocked.insert((from, to));
+        self.net.blocked.insert((from, to));
     }
 
     pub fn heal(&mut self) {
-        self.blocked.clear();
-        self.loss = 0.0;
-        self.dup = 0.0;
+        self.net.heal();
     }
 
     pub fn restart_all(&mut self) {
@@ -475,31 +427,17 @@ impl Sim {
         }
     }
 
-    fn break_conn(&mut self, k: (ServerId, ServerId), notify: &[ServerId]) {
-        let Some(c) = self.conns.get_mut(&k) else {
-            return;
-        };
-        if c.broken {
-            return;
-        }
-        c.broken = true;
-        c.to_notify = notify.len() as u8;
-        let conn = c.id;
-        if notify.is_empty() {
-            self.conns.remove(&k);
-            return;
-        }
-        for &member in notify {
-            let peer = if k.0 == member { k.1 } else { k.0 };
-            let inc = self.members.get(&member).map(|m| m.inc).unwrap_or(0);
-            let d = self.rng.range(1, 2 * TICK);
+    /// Schedules the connection-broke notices the network decided on.
+    fn notify(&mut self, notices: Vec<Notice>) {
+        for n in notices {
+            let inc = self.members.get(&n.member).map(|m| m.inc).unwrap_or(0);
             self.schedule(
-                d,
+                n.delay,
                 Ev::Disconnected {
-                    member,
-                    peer,
+                    member: n.member,
+                    peer: n.peer,
                     inc,
-                    conn,
+                    conn: n.conn,
                 },
             );
         }
@@ -523,71 +461,26 @@ impl Sim {
             }
             self.syncs.push((self.now, from, to, k));
         }
-        let blocked = self.blocked.contains(&(from, to));
-        let delay = self.rng.range(1, self.delay_max);
-        if msg.is_election() {
-            if blocked || self.rng.chance(self.loss) {
-                return;
-            }
-            if self.rng.chance(self.dup) {
-                let d2 = self.rng.range(1, self.delay_max);
-                self.schedule(
-                    d2,
-                    Ev::Msg {
-                        from,
-                        to,
-                        msg: msg.clone(),
-                        conn: None,
-                    },
-                );
-            }
-            self.schedule(
-                delay,
+        let sent = self
+            .net
+            .send(&mut self.rng, self.now, from, to, msg.is_election());
+        self.notify(sent.notices);
+        let n = sent.deliveries.len();
+        let mut msg = Some(msg);
+        for (i, (at, conn)) in sent.deliveries.into_iter().enumerate() {
+            let m = if i + 1 == n { msg.take() } else { msg.clone() };
+            let Some(msg) = m else { break };
+            self.next_ev += 1;
+            self.events.insert(
+                (at, self.next_ev),
                 Ev::Msg {
                     from,
                     to,
                     msg,
-                    conn: None,
-                },
-            );
-            return;
-        }
-        let k = key(from, to);
-        if !self.conns.contains_key(&k) {
-            let id = self.next_conn;
-            self.next_conn += 1;
-            self.conns.insert(
-                k,
-                Conn {
-                    id,
-                    broken: false,
-                    to_notify: 0,
+                    conn,
                 },
             );
         }
-        let Some(c) = self.conns.get(&k) else {
-            return;
-        };
-        if c.broken {
-            return;
-        }
-        let conn = c.id;
-        if blocked || self.rng.chance(self.loss / 20.0) {
-            self.break_conn(k, &[from, to]);
-            return;
-        }
-        let at = (self.now + delay).max(self.last_arrival.get(&(from, to)).copied().unwrap_or(0));
-        self.last_arrival.insert((from, to), at);
-        self.next_ev += 1;
-        self.events.insert(
-            (at, self.next_ev),
-            Ev::Msg {
-                from,
-                to,
-                msg,
-                conn: Some(conn),
-            },
-        );
     }
 
     // ----- the driver's part of zab's IO contract -----
@@ -638,6 +531,29 @@ impl Sim {
                     m.applied.truncate(cut);
                     m.applied_txns.truncate(cut);
                     m.verified = m.verified.min(cut);
+                }
+                // The contract: the state machine is rebuilt from the log up to `zxid`, so
+                // proposals logged but not delivered yet (no COMMIT seen) up to it are
+                // applied now; they become binding at the next delivery, like a replayed log.
+                let from = m.applied.last().map(|e| e.0).unwrap_or(Zxid::ZERO);
+                let pending_appends = m.disk.pending.iter().flat_map(|(_, p)| match p {
+                    Pending::Op(PersistOp::Append(ps)) => ps.as_slice(),
+                    _ => &[],
+                });
+                let logged: Vec<Proposal> = m
+                    .disk
+                    .log
+                    .iter()
+                    .chain(pending_appends)
+                    .filter(|p| p.zxid > from && p.zxid <= zxid)
+                    .cloned()
+                    .collect();
+                let added = !logged.is_empty();
+                for p in logged {
+                    m.applied.push((p.zxid, kv::hash(&p.txn)));
+                    m.applied_txns.push(p.txn);
+                }
+                if !removed.is_empty() || added {
                     m.rebuild_kv();
                 }
                 self.queue_persist(id, seq, Pending::Truncate(zxid));
@@ -704,8 +620,8 @@ impl Sim {
                 );
             }
             Output::Disconnect { peer } => {
-                let k = key(id, peer);
-                self.break_conn(k, &[peer]);
+                let notices = self.net.break_conn(&mut self.rng, pair(id, peer), &[peer]);
+                self.notify(notices);
             }
             Output::FromLearner { .. } | Output::FromLeader(_) => {}
         }
@@ -1036,13 +952,13 @@ impl Sim {
         self.chaos = true;
         let f = self.config.faults;
         if f.loss {
-            self.loss = 0.05 + (self.rng.range(0, 20) as f64) / 100.0;
+            self.net.loss = 0.05 + (self.rng.range(0, 20) as f64) / 100.0;
         }
         if f.duplicate {
-            self.dup = 0.1;
+            self.net.dup = 0.1;
         }
         if f.reorder {
-            self.delay_max = 3 * TICK;
+            self.net.delay_max = 3 * TICK;
         }
         let d = self.rng.range(5 * TICK, 30 * TICK);
         self.schedule(d, Ev::Fault);
@@ -1050,7 +966,7 @@ impl Sim {
 
     pub fn stop_chaos(&mut self) {
         self.chaos = false;
-        self.delay_max = 3;
+        self.net.delay_max = 3;
     }
 
     fn current_leader(&self) -> Option<ServerId> {
@@ -1190,9 +1106,8 @@ impl Sim {
                 conn,
             } => {
                 if let Some(c) = conn {
-                    match self.conns.get(&key(from, to)) {
-                        Some(cn) if cn.id == c && !cn.broken => {}
-                        _ => return,
+                    if !self.net.is_current(from, to, c) {
+                        return;
                     }
                 }
                 if trace_member() == Some(to.0)
@@ -1214,15 +1129,12 @@ impl Sim {
                 if trace_member() == Some(member.0) {
                     eprintln!("t={} {:?} disconnected from {:?}", self.now, member, peer);
                 }
-                let k = key(member, peer);
-                if let Some(c) = self.conns.get_mut(&k) {
-                    if c.id == conn {
-                        c.to_notify = c.to_notify.saturating_sub(1);
-                        if c.to_notify == 0 {
-                            self.conns.remove(&k);
-                        }
-                    }
-                }
+                self.net.noticed(&Notice {
+                    member,
+                    peer,
+                    conn,
+                    delay: 0,
+                });
                 let live = self.members.get(&member).is_some_and(|m| m.inc == inc);
                 if live {
                     if let Some(z) = self.members.get_mut(&member).and_then(|m| m.zab.as_mut()) {
@@ -1237,7 +1149,7 @@ impl Sim {
             Ev::Restart(id) => self.restart(id),
             Ev::Unblock(pairs) => {
                 for p in pairs {
-                    self.blocked.remove(&p);
+                    self.net.blocked.remove(&p);
                 }
             }
         }

@@ -22,7 +22,10 @@
 //! 2. `Persist { seq, op }`, `TruncateAfter { seq, zxid }`, `InstallSnapshot { seq, .. }` are
 //!    one sequence of persist requests: apply them in `seq` order; once a request and every
 //!    earlier one is durable (fsynced; epoch files via tmp + fsync + rename), call
-//!    `persisted(seq)`. Never acknowledge a request that failed. Zab gates everything that
+//!    `persisted(seq)`. Never acknowledge a request that failed. Durability follows the same
+//!    order: a crash may lose a suffix of the requests, never an earlier one while a later
+//!    one survives — so an epoch file (durable once written) must wait until the appends
+//!    before it are fsynced. Zab gates everything that
 //!    promises durability on this: ACKEPOCH waits for AcceptedEpoch, the NEWLEADER ACK for
 //!    CurrentEpoch and the synced history, each proposal's ACK (and the leader's own vote)
 //!    for its Append.
@@ -719,8 +722,14 @@ impl Zab {
         self.log.base = self.log.base.min(zxid);
         self.log.last_logged = zxid;
         self.log.durable = self.log.durable.min(zxid);
-        self.log.committed = self.log.committed.min(zxid);
-        self.log.delivered = self.log.delivered.min(zxid);
+        // The driver rebuilds the state machine from the log up to `zxid` (contract step 2),
+        // so it is exactly there afterwards, even if less was delivered before (proposals
+        // logged without their COMMIT): as after a restart, the replayed log counts as
+        // delivered, hence committed. Keeping the old, lower mark would deliver those txns
+        // a second time, and a leader would label a SNAP of the rebuilt state with it.
+        // (Found by sim::node_sim, seed 1040341 of the 5+1 test at its commit 8e19684.)
+        self.log.committed = zxid;
+        self.log.delivered = zxid;
         // Appends still in the store are cut by this request, which comes after them.
         self.waiting
             .retain(|(_, w)| !matches!(w, Waiting::Append { last, .. } if *last > zxid));

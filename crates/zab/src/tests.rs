@@ -550,6 +550,50 @@ fn trunc_when_learner_has_uncommitted_tail() {
 }
 
 #[test]
+fn trunc_leaves_the_state_machine_at_the_truncation_point_even_above_what_was_delivered() {
+    // Learner 2 delivered up to 1:3 and logged 1:4 and 1:5 without their COMMIT; the new
+    // leader's history ends at 1:4, so it sends TRUNC 1:4. The driver rebuilds the state
+    // machine from the log up to 1:4: zab must count 1:4 as delivered, or it would deliver it
+    // again (and, leading later, label a snapshot of the rebuilt state 1:3).
+    let mut l = member(
+        2,
+        restored(1, Zxid::new(1, 3)),
+        (1..=3).map(|c| p(1, c)).collect(),
+    );
+    drain(&mut l);
+    for c in 4..=5 {
+        l.log.entries.push_back(p(1, c));
+    }
+    l.log.last_logged = Zxid::new(1, 5);
+    l.log.durable = Zxid::new(1, 5);
+    assert!(l.invariants());
+    l.learner = Some(sync::Learner::new(ServerId(3), 0));
+    l.role = Role::Following;
+    l.phase = Phase::Discovery;
+    l.step(ServerId(3), Message::LeaderInfo { new_epoch: 2 });
+    let out = drain(&mut l);
+    let Output::Persist { seq, .. } = out[0] else {
+        panic!()
+    };
+    l.persisted(seq);
+    drain(&mut l);
+    l.step(
+        ServerId(3),
+        Message::Trunc {
+            zxid: Zxid::new(1, 4),
+        },
+    );
+    let out = drain(&mut l);
+    assert!(
+        matches!(out[..], [Output::TruncateAfter { zxid, .. }] if zxid == Zxid::new(1, 4)),
+        "{out:?}"
+    );
+    assert_eq!(l.last_logged(), Zxid::new(1, 4));
+    assert_eq!(l.last_delivered(), Zxid::new(1, 4));
+    assert!(l.invariants());
+}
+
+#[test]
 fn trunc_below_the_learners_snapshot_asks_for_snap_instead() {
     // No log after its snapshot at 1:5: the learner cannot go back to 1:3.
     let mut l = member(2, restored(1, Zxid::new(1, 5)), vec![]);
