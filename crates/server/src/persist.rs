@@ -848,6 +848,7 @@ mod tests {
             purge_enabled: false,
             server_byte: 1,
             tick_ms: 2000,
+            config_text: None,
         };
         (thread, events_rx)
     }

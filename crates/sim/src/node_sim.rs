@@ -376,6 +376,9 @@ fn node_config(id: ServerId) -> NodeConfig {
         super_digest: None,
         container_check_interval_ms: 60_000,
         container_max_per_minute: 10_000,
+        // Read-only mode is not simulated: a member without quorum refuses clients.
+        read_only_mode: false,
+        local_sessions: false,
     }
 }
 
