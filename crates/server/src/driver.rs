@@ -243,7 +243,10 @@ impl Driver {
             }
             Event::Persisted { seq } => self.node.persisted(seq, now),
             Event::SnapshotDone { ok } => self.persister.snapshot_done(ok),
-            Event::Rebuilt { tree, sessions } => self.node.rebuilt(tree, sessions),
+            Event::Rebuilt { tree, sessions } => {
+                self.persister.rebuilt();
+                self.node.rebuilt(tree, sessions);
+            }
             Event::StoreFailed { why } => {
                 // Writes already proposed can never be acknowledged (their durability is
                 // unknown), and no session can be created or expired without the log: drop
