@@ -8,97 +8,18 @@ mod support;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::standalone::Standalone;
 use zookeeper_client as zk;
 
-struct Server {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
+/// A standalone zkserver with every four-letter word allowed and `extra` zoo.cfg lines.
+fn start_with(extra: &str) -> Standalone {
+    Standalone::start("mntr", 500, &format!("4lw.commands.whitelist=*\n{extra}"))
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::start_with("")
-    }
-
-    fn start_with(extra: &str) -> Server {
-        let port = support::free_port();
-        let dir = std::env::temp_dir().join(format!("zkserver-mntr-{port}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let cfg = dir.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 4lw.commands.whitelist=*\n{extra}",
-                dir.join("data").display()
-            ),
-        )
-        .expect("write zoo.cfg");
-        let child = Server::spawn(&dir);
-        let server = Server { child, port, dir };
-        server.wait_serving();
-        server
-    }
-
-    fn spawn(dir: &std::path::Path) -> Child {
-        Command::new(support::zkserver_bin())
-            .arg("--config")
-            .arg(dir.join("zoo.cfg"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start zkserver")
-    }
-
-    fn wait_serving(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // ruok answers before the server serves; srvr's Mode line only once it does.
-        while !self.four("srvr").contains("\nMode: standalone\n") {
-            assert!(Instant::now() < deadline, "zkserver did not start serving");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// kill -9 and start again on the same data.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = Server::spawn(&self.dir);
-        self.wait_serving();
-    }
-
-    fn four(&self, cmd: &str) -> String {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(cmd.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
-    }
-
-    fn mntr(&self) -> (String, HashMap<String, String>) {
-        let text = self.four("mntr");
-        let map = support::mntr_map(&text);
-        (text, map)
-    }
+fn start() -> Standalone {
+    start_with("")
 }
 
 fn int(m: &HashMap<String, String>, k: &str) -> i64 {
@@ -147,7 +68,7 @@ fn exclusion_list_entries_all_match_a_captured_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
-    let server = Server::start();
+    let server = start();
     let (text, before) = server.mntr();
     support::check_mntr_keys(&text, "mntr.txt").unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert!(text.starts_with("zk_version\t"), "{text}");
@@ -171,7 +92,7 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
     const READS: i64 = 12;
     let client = zk::Client::connector()
         .with_session_timeout(Duration::from_secs(6))
-        .connect(&format!("127.0.0.1:{}", server.port))
+        .connect(&format!("127.0.0.1:{}", server.port()))
         .await
         .expect("connect");
     client.create("/m", b"", &opts()).await.expect("create /m");
@@ -305,7 +226,7 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
     // A bare handshake: ZooKeeper counts the ConnectRequest as a packet received on the
     // connection and the server, and its response as one sent.
     let received = int(&server.mntr().1, "zk_packets_received");
-    let mut raw = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let mut raw = TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
     let req = jute::proto::ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -365,7 +286,7 @@ async fn standalone_mntr_has_zookeepers_keys_and_values_that_move() {
 #[test]
 fn refused_dropped_and_counted_connections() {
     // One connection per address: a silent connection holds the slot, the next is refused.
-    let server = Server::start_with("maxClientCnxns=1\n");
+    let server = start_with("maxClientCnxns=1\n");
     // A four-letter word's slot is released just after its reply: back-to-back ones (the
     // start-up polls) can be refused, so this compares with a baseline taken once quiet.
     std::thread::sleep(Duration::from_millis(300));
@@ -377,12 +298,12 @@ fn refused_dropped_and_counted_connections() {
         std::thread::sleep(Duration::from_millis(100));
     };
     std::thread::sleep(Duration::from_millis(300));
-    let mut holder = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let mut holder = TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
     holder
         .write_all(&[0, 0])
         .expect("two bytes, not a whole length");
     std::thread::sleep(Duration::from_millis(200));
-    let mut refused = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let mut refused = TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
     refused
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -421,14 +342,14 @@ fn refused_dropped_and_counted_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_metrics_describe_the_recovery() {
-    let mut server = Server::start();
+    let mut server = start();
     let (_, fresh) = server.mntr();
     // A new data dir: no snapshot to load a log after, one initial snapshot written.
     assert_eq!(int(&fresh, "zk_cnt_startup_txns_loaded"), 0);
     assert_eq!(int(&fresh, "zk_cnt_snapshottime"), 1);
     let client = zk::Client::connector()
         .with_session_timeout(Duration::from_secs(6))
-        .connect(&format!("127.0.0.1:{}", server.port))
+        .connect(&format!("127.0.0.1:{}", server.port()))
         .await
         .expect("connect");
     for i in 0..7 {

@@ -6,10 +6,10 @@
 //! same time must not notice. Everything runs on 127.0.0.1 with bounded waits; the server is
 //! killed and waited for when the test ends, pass or fail.
 
+mod support;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,90 +20,14 @@ use jute::proto::{
     RequestHeader, SetDataRequest, SetWatches, WatcherEvent,
 };
 use jute::Record;
+use support::standalone::Standalone;
 use zookeeper_client as zk;
 
 // ----- the server -----
 
-struct Server {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Server {
-    fn start(name: &str, extra: &str) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port");
-        let dir = std::env::temp_dir().join(format!(
-            "zkserver-robustness-{name}-{port}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let cfg = dir.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n{extra}\n",
-                dir.join("data").display()
-            ),
-        )
-        .expect("write zoo.cfg");
-        let child = Command::new(env!("CARGO_BIN_EXE_zkserver"))
-            .arg("--config")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start zkserver");
-        // From here on Drop kills and reaps it, whatever happens.
-        let mut server = Server { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if server.alive() && server.fourlw("srvr").starts_with("Zookeeper version: ") {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("zkserver did not answer srvr on port {port}");
-    }
-
-    fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Still the same process, and it answers `ruok`.
-    fn assert_healthy(&mut self, after: &str) {
-        assert!(self.alive(), "zkserver died after {after}");
-        assert_eq!(self.fourlw("ruok"), "imok", "ruok after {after}");
-    }
-
-    fn fourlw(&self, cmd: &str) -> String {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        if s.write_all(cmd.as_bytes()).is_err() {
-            return String::new();
-        }
-        let mut out = Vec::new();
-        let _ = s.read_to_end(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
+/// A standalone zkserver with a short tick (quick session expiry) and `extra` zoo.cfg lines.
+fn start_server(name: &str, extra: &str) -> Standalone {
+    Standalone::start(&format!("robustness-{name}"), 200, extra)
 }
 
 // ----- a raw jute client -----
@@ -329,11 +253,11 @@ async fn good_client(addr: String, stop: Arc<AtomicBool>, ops: Arc<AtomicU64>) {
 #[test]
 fn bad_connections_are_closed_while_the_server_and_a_good_client_carry_on() {
     let max_buffer: usize = 100_000;
-    let mut server = Server::start(
+    let mut server = start_server(
         "bad",
         &format!("jute.maxbuffer={max_buffer}\n4lw.commands.whitelist=*"),
     );
-    let port = server.port;
+    let port = server.port();
     let rt = runtime();
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
@@ -496,8 +420,8 @@ fn bad_connections_are_closed_while_the_server_and_a_good_client_carry_on() {
 
 #[test]
 fn connections_past_max_client_cnxns_are_closed_at_once() {
-    let mut server = Server::start("maxcnxns", "maxClientCnxns=3\n4lw.commands.whitelist=*");
-    let port = server.port;
+    let mut server = start_server("maxcnxns", "maxClientCnxns=3\n4lw.commands.whitelist=*");
+    let port = server.port();
     // The readiness probe's connections may take a moment to be released.
     let mut held: Vec<Raw> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -543,7 +467,7 @@ fn connections_past_max_client_cnxns_are_closed_at_once() {
     // go, then the four-letter connection fits again.
     drop(held);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server.fourlw("ruok") != "imok" {
+    while server.four("ruok") != "imok" {
         assert!(
             Instant::now() < deadline,
             "ruok refused after the clients left"
@@ -556,11 +480,11 @@ fn connections_past_max_client_cnxns_are_closed_at_once() {
 #[test]
 fn session_expiry_deletes_ephemerals_and_a_real_client_sees_it() {
     // tickTime 200: sessions may be 400..4000 ms.
-    let mut server = Server::start(
+    let mut server = start_server(
         "expiry",
         "minSessionTimeout=400\nmaxSessionTimeout=4000\n4lw.commands.whitelist=*",
     );
-    let port = server.port;
+    let port = server.port();
     let rt = runtime();
     let watcher = rt.block_on(zk_connect(&server.addr(), Duration::from_secs(4)));
     rt.block_on(watcher.create("/svc", b"", &open_persistent()))
@@ -627,11 +551,11 @@ fn session_expiry_deletes_ephemerals_and_a_real_client_sees_it() {
 
 #[test]
 fn reconnect_from_a_new_socket_keeps_ephemerals_and_watches() {
-    let mut server = Server::start(
+    let mut server = start_server(
         "reconnect",
         "maxSessionTimeout=30000\n4lw.commands.whitelist=*",
     );
-    let port = server.port;
+    let port = server.port();
     let rt = runtime();
     let other = rt.block_on(zk_connect(&server.addr(), Duration::from_secs(10)));
     for p in ["/r", "/r/same", "/r/changed"] {
@@ -706,11 +630,11 @@ fn reconnect_from_a_new_socket_keeps_ephemerals_and_watches() {
 
 #[test]
 fn four_letter_words_answer_in_zookeeper_format() {
-    let mut server = Server::start(
+    let mut server = start_server(
         "fourlw",
         "maxSessionTimeout=30000\n4lw.commands.whitelist=ruok, srvr, stat, mntr, cons, wchs, dump, conf",
     );
-    let port = server.port;
+    let port = server.port();
     let (mut a, resp) = Raw::session(port, 10_000);
     let (_, h, _) = a.call(1, &create_req("/eph", b"", 1));
     assert_eq!(h.err, 0);
@@ -718,9 +642,9 @@ fn four_letter_words_answer_in_zookeeper_format() {
     assert_eq!(h.err, 0);
     let sid = format!("0x{:x}", resp.session_id);
 
-    assert_eq!(server.fourlw("ruok"), "imok");
+    assert_eq!(server.four("ruok"), "imok");
 
-    let srvr = server.fourlw("srvr");
+    let srvr = server.four("srvr");
     let keys: Vec<&str> = srvr
         .lines()
         .map(|l| l.split(':').next().unwrap_or_default())
@@ -744,7 +668,7 @@ fn four_letter_words_answer_in_zookeeper_format() {
     assert!(srvr.contains("\nMode: standalone\n"), "{srvr}");
     assert!(srvr.contains("\nZxid: 0x"), "{srvr}");
 
-    let stat = server.fourlw("stat");
+    let stat = server.four("stat");
     let lines: Vec<&str> = stat.lines().collect();
     assert!(lines[0].starts_with("Zookeeper version: "), "{stat}");
     assert_eq!(lines[1], "Clients:", "{stat}");
@@ -763,7 +687,7 @@ fn four_letter_words_answer_in_zookeeper_format() {
     assert!(stat.contains("\n\nLatency min/avg/max: "), "{stat}");
     assert!(stat.contains("\nMode: standalone\n"), "{stat}");
 
-    let mntr = server.fourlw("mntr");
+    let mntr = server.four("mntr");
     let kv: Vec<(&str, &str)> = mntr
         .lines()
         .map(|l| {
@@ -787,7 +711,7 @@ fn four_letter_words_answer_in_zookeeper_format() {
         .parse::<u64>()
         .is_ok_and(|n| n >= 1));
 
-    let cons = server.fourlw("cons");
+    let cons = server.four("cons");
     assert!(cons.ends_with(")\n\n"), "{cons:?}");
     let mine = cons
         .lines()
@@ -813,11 +737,11 @@ fn four_letter_words_answer_in_zookeeper_format() {
     }
 
     assert_eq!(
-        server.fourlw("wchs"),
+        server.four("wchs"),
         "1 connections watching 1 paths\nTotal watches:1\n"
     );
 
-    let dump = server.fourlw("dump");
+    let dump = server.four("dump");
     assert!(
         dump.starts_with("SessionTracker dump:\nSession Sets ("),
         "{dump}"
@@ -830,7 +754,7 @@ fn four_letter_words_answer_in_zookeeper_format() {
     );
     assert!(dump.contains(&format!("\t{sid}\n")), "{dump}");
 
-    let conf = server.fourlw("conf");
+    let conf = server.four("conf");
     for line in [
         format!("clientPort={port}"),
         "tickTime=200".to_string(),
@@ -847,11 +771,11 @@ fn four_letter_words_answer_in_zookeeper_format() {
     );
 
     assert_eq!(
-        server.fourlw("envi"),
+        server.four("envi"),
         "envi is not executed because it is not in the whitelist.\n"
     );
     // Unknown four bytes read as a huge length: closed with no output.
-    assert_eq!(server.fourlw("abcd"), "");
+    assert_eq!(server.four("abcd"), "");
     // After the handshake a four-letter word is just a bad length: closed, no output.
     a.write(b"ruok");
     assert!(a.expect_closed("4lw after handshake").is_empty());

@@ -2,84 +2,22 @@
 //! crate): basic ops, watches, ephemerals on session close, multi, and its Curator-style
 //! lock under contention.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use support::standalone::Standalone;
 use zookeeper_client as zk;
 
-struct Server {
-    child: Child,
-    port: u16,
-    _dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn four_letter(port: u16, cmd: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(cmd.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn start_server(extra: &str) -> Server {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!(
-        "zkserver-rust-client-{port}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let cfg = dir.join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{extra}\n",
-            dir.join("data").display()
-        ),
+/// A standalone zkserver with every four-letter word allowed and `extra` zoo.cfg lines.
+fn start_server(extra: &str) -> Standalone {
+    Standalone::start(
+        "rust-client",
+        500,
+        &format!("4lw.commands.whitelist=*\n{extra}"),
     )
-    .expect("write zoo.cfg");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zkserver"))
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start zkserver");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if four_letter(port, "ruok").as_deref() == Some("imok") {
-            return Server {
-                child,
-                port,
-                _dir: dir,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("zkserver did not answer ruok on port {port}");
 }
 
 fn opts() -> zk::CreateOptions<'static> {
@@ -97,7 +35,7 @@ async fn connect(port: u16) -> zk::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_ops_watches_and_ephemerals() {
     let server = start_server("");
-    let client = connect(server.port).await;
+    let client = connect(server.port()).await;
 
     let (_, exist_watcher) = client
         .check_and_watch_stat("/app")
@@ -129,7 +67,7 @@ async fn basic_ops_watches_and_ephemerals() {
 
     // Registration: an ephemeral of another session disappears when that session closes,
     // and a child watch sees it go.
-    let member = connect(server.port).await;
+    let member = connect(server.port()).await;
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     member
         .create("/app/member-1", b"", &eph)
@@ -173,13 +111,13 @@ async fn basic_ops_watches_and_ephemerals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curator_lock_gives_mutual_exclusion() {
     let server = start_server("");
-    let setup = connect(server.port).await;
+    let setup = connect(server.port()).await;
     setup.create("/locks", b"", &opts()).await.expect("parent");
     let holders = Arc::new(AtomicUsize::new(0));
     let entries = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..4 {
-        let port = server.port;
+        let port = server.port();
         let holders = holders.clone();
         let entries = entries.clone();
         tasks.push(tokio::spawn(async move {

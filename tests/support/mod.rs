@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod standalone;
 
 use std::io::Read;
 use std::net::TcpListener;
