@@ -17,6 +17,7 @@
 //!   says why, and after freeing space every acknowledged write is there.
 //! - `zkserver log|snapshot list|verify|dump` on a real data dir, and `verify` failing.
 
+mod support;
 mod support_crash;
 
 use std::collections::BTreeMap;
