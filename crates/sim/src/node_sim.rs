@@ -28,7 +28,8 @@
 //! Clients: ZooKeeper sessions (connect, reconnect elsewhere with id + password and
 //! lastZxidSeen, pings, read timeout at 2/3 of the session timeout), one operation at a time:
 //! setData with and without version, sync + getData, create PERSISTENT_SEQUENTIAL under
-//! `/q` (these four form the history), plain getData, and ephemeral creates/deletes under
+//! `/q`, and a multi `[check(version) /rK, setData /rK, create /rK/m- sequential]` (these five
+//! form the history; a multi is one operation of the register's object), plain getData, and ephemeral creates/deletes under
 //! `/e`. Now and then a client pauses past its session timeout, so sessions expire and their
 //! ephemerals go. The history records invoke/complete times from the sim clock; an
 //! operation whose connection went away has an unknown outcome (open-ended).
@@ -50,8 +51,9 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use jute::proto::{
-    ConnectRequest, ConnectResponse, CreateRequest, CreateResponse, GetDataResponse, OpRequest,
-    PathRequest, PathWatchRequest, ReplyHeader, SetDataRequest, StatResponse,
+    CheckVersionRequest, ConnectRequest, ConnectResponse, CreateRequest, CreateResponse,
+    GetDataResponse, MultiOp, MultiRequest, MultiResponse, MultiResult, OpRequest, PathRequest,
+    PathWatchRequest, ReplyHeader, SetDataRequest, StatResponse,
 };
 use jute::txn::Txn;
 use jute::types::xid;
@@ -160,6 +162,10 @@ pub struct NodeStats {
     pub pauses: u64,
     /// Watch notifications clients received.
     pub watch_events: u64,
+    /// Multis started, and those answered as applied / as failed (nothing applied).
+    pub multis: u64,
+    pub multis_ok: u64,
+    pub multis_failed: u64,
 }
 
 impl NodeStats {
@@ -180,6 +186,9 @@ impl NodeStats {
         self.plain_reads += o.plain_reads;
         self.pauses += o.pauses;
         self.watch_events += o.watch_events;
+        self.multis += o.multis;
+        self.multis_ok += o.multis_ok;
+        self.multis_failed += o.multis_failed;
     }
 }
 
@@ -439,6 +448,29 @@ fn seq_of(path: &str) -> Option<i64> {
 
 /// A reply showed `path` at `version`: wrong if a watch set at an older version has not
 /// fired yet (ZooKeeper delivers the event before any reply with the newer data).
+/// What a multi's results say: every op applied (the setData's version, the create's
+/// number), or none did with the first error first and RuntimeInconsistency after it.
+/// Anything else (a half-applied answer) is a protocol violation.
+fn multi_outcome(results: &[MultiResult]) -> Result<ZkRes, String> {
+    match results {
+        [MultiResult::Check, MultiResult::SetData(stat), MultiResult::Create(p)] => seq_of(p)
+            .map(|seq| ZkRes::MultiOk {
+                version: stat.version,
+                seq,
+            })
+            .ok_or_else(|| format!("bad sequential path {p}")),
+        [MultiResult::Error(first), rest @ ..]
+            if rest.len() == 2
+                && rest
+                    .iter()
+                    .all(|r| *r == MultiResult::Error(ErrorCode::RuntimeInconsistency)) =>
+        {
+            Ok(ZkRes::MultiFailed { err: first.code() })
+        }
+        other => Err(format!("unexpected results {other:?}")),
+    }
+}
+
 fn watch_check(watches: &BTreeMap<String, i32>, path: &str, version: i32) -> Option<String> {
     let set_at = *watches.get(path)?;
     (version > set_at).then(|| {
@@ -1449,7 +1481,7 @@ impl NodeSim {
         self.stats.ops += 1;
         let value = self.rng.next_u64() >> 1;
         let data = Some(Bytes::copy_from_slice(&value.to_be_bytes()));
-        let pick = self.rng.range(0, 13);
+        let pick = self.rng.range(0, 14);
         let (op, path, req) = match pick {
             0..=2 => (
                 ZkOp::Write { value },
@@ -1495,6 +1527,39 @@ impl NodeSim {
                     OpRequest::GetData(PathWatchRequest {
                         path: reg.clone(),
                         watch: false,
+                    }),
+                )
+            }
+            14 => {
+                // All or nothing: check the version, write, and create a sequential child
+                // under the register itself (one object for the checker).
+                let seen = self.clients[c as usize].order.version(&reg);
+                let expected = if self.rng.chance(0.3) { seen + 1 } else { seen };
+                self.stats.multis += 1;
+                (
+                    ZkOp::Multi { expected, value },
+                    reg.clone(),
+                    OpRequest::Multi(MultiRequest {
+                        ops: vec![
+                            MultiOp::Check(CheckVersionRequest {
+                                path: reg.clone(),
+                                version: expected,
+                            }),
+                            MultiOp::SetData(SetDataRequest {
+                                path: reg.clone(),
+                                data,
+                                version: -1,
+                            }),
+                            MultiOp::Create {
+                                op: jute::types::op::CREATE,
+                                req: CreateRequest {
+                                    path: format!("{reg}/m-"),
+                                    data: Some(Bytes::new()),
+                                    acl: Acl::open_unsafe(),
+                                    flags: 2,
+                                },
+                            },
+                        ],
                     }),
                 )
             }
@@ -1721,6 +1786,19 @@ impl NodeSim {
                         .ok()
                         .and_then(|r| seq_of(&r.path))
                         .map(|seq| ZkRes::Created { seq }),
+                    (ZkOp::Multi { .. }, Some(ErrorCode::Ok)) => {
+                        match MultiResponse::decode(&mut frame) {
+                            Ok(r) => match multi_outcome(&r.results) {
+                                Ok(res) => Some(res),
+                                Err(why) => {
+                                    self.obs
+                                        .violate(now, format!("multi: client {c} {path}: {why}"));
+                                    None
+                                }
+                            },
+                            Err(_) => None,
+                        }
+                    }
                     // Any other answer (SessionExpired, ...) leaves the outcome unknown:
                     // conservative, it cannot make a correct run fail.
                     _ => None,
@@ -1730,8 +1808,14 @@ impl NodeSim {
                     return;
                 };
                 self.stats.acked += 1;
+                match res {
+                    ZkRes::MultiOk { .. } => self.stats.multis_ok += 1,
+                    ZkRes::MultiFailed { .. } => self.stats.multis_failed += 1,
+                    _ => {}
+                }
                 let version = match res {
                     ZkRes::Written { version }
+                    | ZkRes::MultiOk { version, .. }
                     | ZkRes::CasOk { version }
                     | ZkRes::Read { version, .. } => Some(version),
                     _ => None,
@@ -2188,6 +2272,14 @@ impl NodeSim {
                     ));
                 }
             }
+            if let Some((_, ZkRes::MultiOk { seq, .. })) = h.complete {
+                let child = format!("{}/m-{seq:010}", h.path);
+                if lc.tree().get(&child).is_none() {
+                    bad.push(format!(
+                        "durability: acknowledged multi's create {child} is gone"
+                    ));
+                }
+            }
         }
         // Close every znode's history with its healed state, read after everything else.
         let mut finals = Vec::new();
@@ -2206,6 +2298,19 @@ impl NodeSim {
                             version: n.stat.version,
                         },
                     )),
+                });
+            }
+        }
+        for i in 0..self.config.registers {
+            // The register's child counter: what its multis' creates moved.
+            let path = register(i);
+            if let Some(n) = lc.tree().get(&path) {
+                finals.push(ZkHOp {
+                    client: u32::MAX,
+                    path,
+                    op: ZkOp::ReadCounter,
+                    invoke: now,
+                    complete: Some((now, ZkRes::Counter(n.stat.cversion as i64))),
                 });
             }
         }
