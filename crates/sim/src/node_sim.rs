@@ -36,7 +36,9 @@
 //!
 //! Checks: `zk_model` linearizability per znode (histories closed by the healed state, so a
 //! lost acknowledged write fails it), per-session order of every reply (`SessionOrder`),
-//! watch order (a data watch's event arrives before any reply showing newer data),
+//! watch order (a data watch's event arrives before any reply showing newer data, also
+//! across reconnects: a client re-registers its data watches with SetWatches, relative zxid =
+//! its last seen zxid, and the new member fires those whose znode changed since),
 //! leadership per epoch, and after healing: one leader, every member at the same zxid,
 //! identical trees (every znode's data, ACL and Stat) and session tables, tree invariants,
 //! no ephemeral without its session, every acknowledged sequential create present.
@@ -107,6 +109,10 @@ pub struct NodeSimConfig {
     /// ZooKeeper's forceSync=no): a power cut then loses acknowledged writes, which the
     /// checks must notice (a planted bug for testing the harness end to end).
     pub force_sync: bool,
+    /// A planted client bug: re-register watches with a relative zxid far in the future, so
+    /// the server never fires a watch whose znode changed while the client moved. The watch
+    /// check must catch it.
+    pub rewatch_future_zxid: bool,
 }
 
 impl NodeSimConfig {
@@ -130,6 +136,7 @@ impl NodeSimConfig {
             },
             inflight_max: 50,
             force_sync: true,
+            rewatch_future_zxid: false,
         }
     }
 }
@@ -166,6 +173,11 @@ pub struct NodeStats {
     pub multis: u64,
     pub multis_ok: u64,
     pub multis_failed: u64,
+    /// SetWatches sent on reconnects, the watches they carried, and those the server fired
+    /// at once (the znode had changed since the client's last seen zxid).
+    pub set_watches: u64,
+    pub rewatched: u64,
+    pub rewatch_fired: u64,
 }
 
 impl NodeStats {
@@ -189,6 +201,9 @@ impl NodeStats {
         self.multis += o.multis;
         self.multis_ok += o.multis_ok;
         self.multis_failed += o.multis_failed;
+        self.set_watches += o.set_watches;
+        self.rewatched += o.rewatched;
+        self.rewatch_fired += o.rewatch_fired;
     }
 }
 
@@ -316,10 +331,15 @@ struct Client {
     /// A paused client (a long GC pause, a suspended laptop) neither sends nor pings until
     /// then: its session expires, and it comes back to a new one.
     paused_until: u64,
-    /// Data watches left on the current connection: path → the version the read that set
-    /// it returned. ZooKeeper sends the NodeDataChanged event before any reply that shows
-    /// newer data. (Dropped with the connection: this client does not re-register watches.)
+    /// The session's data watches: path → the version the read that set it returned.
+    /// ZooKeeper sends the NodeDataChanged event before any reply that shows newer data.
+    /// They outlive a connection: on a reconnect (to any member) the client re-registers
+    /// them with SetWatches(relative zxid = its last seen zxid), as ZooKeeper's client does,
+    /// and the server fires at once those whose znode changed after that zxid. So the rule
+    /// holds across moves. A new session (expiry) drops them.
     watches: BTreeMap<String, i32>,
+    /// The paths of a SetWatches whose reply has not come yet.
+    rewatching: BTreeSet<String>,
 }
 
 pub struct NodeSim {
@@ -684,6 +704,7 @@ impl NodeSim {
                 ephemerals: Vec::new(),
                 paused_until: 0,
                 watches: BTreeMap::new(),
+                rewatching: BTreeSet::new(),
             });
         }
         sim
@@ -1324,7 +1345,7 @@ impl NodeSim {
         let Some(cn) = cl.conn.take() else {
             return;
         };
-        cl.watches.clear();
+        cl.rewatching.clear();
         if let Some(Wait::Hist { .. }) = cl.wait {
             self.stats.unknown += 1;
         }
@@ -1646,9 +1667,11 @@ impl NodeSim {
                 return;
             };
             if r.session_id == 0 {
-                // Expired (or unknown): a new session on the next connect.
+                // Expired (or unknown): a new session on the next connect. The client's
+                // watchers get Expired and are gone.
                 cl.session = None;
                 cl.order = SessionOrder::default();
+                cl.watches.clear();
                 self.lose_conn(c, true);
                 return;
             }
@@ -1662,9 +1685,34 @@ impl NodeSim {
                 self.stats.sessions += 1;
                 cl.order = SessionOrder::default();
                 cl.ephemerals.clear();
+                cl.watches.clear();
             }
             cl.session = Some((r.session_id, r.time_out));
             cn.handshake = true;
+            if !cl.watches.is_empty() {
+                // Before any other request, as ZooKeeper's client primes its outgoing queue.
+                let relative_zxid = if self.config.rewatch_future_zxid {
+                    cl.order.last_zxid() + (1 << 40)
+                } else {
+                    cl.order.last_zxid()
+                };
+                let paths: Vec<String> = cl.watches.keys().cloned().collect();
+                cl.rewatching = paths.iter().cloned().collect();
+                self.stats.set_watches += 1;
+                self.stats.rewatched += paths.len() as u64;
+                self.client_send(
+                    c,
+                    ToServer::Request(
+                        xid::SET_WATCHES,
+                        OpRequest::SetWatches(jute::proto::SetWatches {
+                            relative_zxid,
+                            data_watches: paths,
+                            exist_watches: Vec::new(),
+                            child_watches: Vec::new(),
+                        }),
+                    ),
+                );
+            }
             self.set_timer(c, 1);
             return;
         }
@@ -1680,11 +1728,19 @@ impl NodeSim {
             if let Ok(e) = jute::proto::WatcherEvent::decode(&mut frame) {
                 cl.watches.remove(&e.path);
                 self.stats.watch_events += 1;
+                if cl.rewatching.remove(&e.path) {
+                    // Fired by the re-registration: the znode changed after the client's
+                    // last seen zxid.
+                    self.stats.rewatch_fired += 1;
+                }
             }
             return;
         }
         if hdr.xid == xid::PING {
             return;
+        }
+        if hdr.xid == xid::SET_WATCHES {
+            cl.rewatching.clear();
         }
         if let Err(why) = cl.order.on_reply(hdr.zxid) {
             let sid = cl.session.map(|s| s.0).unwrap_or(0);
