@@ -29,7 +29,8 @@
 //! lastZxidSeen, pings, read timeout at 2/3 of the session timeout), one operation at a time:
 //! setData with and without version, sync + getData, create PERSISTENT_SEQUENTIAL under
 //! `/q`, and a multi `[check(version) /rK, setData /rK, create /rK/m- sequential]` (these five
-//! form the history; a multi is one operation of the register's object), plain getData, and ephemeral creates/deletes under
+//! form the history; a multi is one operation of the register's object), creates and
+//! deletes of plain znodes `/dK` (history too: the object is whether it exists), plain getData, and ephemeral creates/deletes under
 //! `/e`. Now and then a client pauses past its session timeout, so sessions expire and their
 //! ephemerals go. The history records invoke/complete times from the sim clock; an
 //! operation whose connection went away has an unknown outcome (open-ended).
@@ -88,6 +89,8 @@ const SNAP_EVERY: u64 = 25;
 const SESSION_TIMEOUT_MS: i32 = 6000;
 /// The sequential parent.
 pub const SEQ_PARENT: &str = "/q";
+/// Plain znodes `/d0`, `/d1`, ... that clients create and delete (history operations).
+const PLAIN_NODES: u64 = 2;
 /// The parent of the clients' ephemeral nodes.
 pub const EPH_PARENT: &str = "/e";
 
@@ -178,6 +181,8 @@ pub struct NodeStats {
     pub set_watches: u64,
     pub rewatched: u64,
     pub rewatch_fired: u64,
+    /// Creates and deletes of the plain znodes `/dK` started.
+    pub plain_writes: u64,
 }
 
 impl NodeStats {
@@ -204,6 +209,7 @@ impl NodeStats {
         self.set_watches += o.set_watches;
         self.rewatched += o.rewatched;
         self.rewatch_fired += o.rewatch_fired;
+        self.plain_writes += o.plain_writes;
     }
 }
 
@@ -1502,7 +1508,7 @@ impl NodeSim {
         self.stats.ops += 1;
         let value = self.rng.next_u64() >> 1;
         let data = Some(Bytes::copy_from_slice(&value.to_be_bytes()));
-        let pick = self.rng.range(0, 14);
+        let pick = self.rng.range(0, 15);
         let (op, path, req) = match pick {
             0..=2 => (
                 ZkOp::Write { value },
@@ -1583,6 +1589,30 @@ impl NodeSim {
                         ],
                     }),
                 )
+            }
+            15 => {
+                // A plain znode outside the register set, created and deleted by everyone.
+                let k = self.rng.range(0, PLAIN_NODES - 1);
+                let path = format!("/d{k}");
+                self.stats.plain_writes += 1;
+                if self.rng.chance(0.5) {
+                    (
+                        ZkOp::CreateNode,
+                        path.clone(),
+                        OpRequest::Create(CreateRequest {
+                            path,
+                            data: Some(Bytes::new()),
+                            acl: Acl::open_unsafe(),
+                            flags: 0,
+                        }),
+                    )
+                } else {
+                    (
+                        ZkOp::DeleteNode,
+                        path.clone(),
+                        OpRequest::Delete(jute::proto::DeleteRequest { path, version: -1 }),
+                    )
+                }
             }
             12 => {
                 let x = self.client_request(
@@ -1842,6 +1872,10 @@ impl NodeSim {
                         .ok()
                         .and_then(|r| seq_of(&r.path))
                         .map(|seq| ZkRes::Created { seq }),
+                    (ZkOp::CreateNode, Some(ErrorCode::Ok)) => Some(ZkRes::NodeCreated),
+                    (ZkOp::CreateNode, Some(ErrorCode::NodeExists)) => Some(ZkRes::NodeExists),
+                    (ZkOp::DeleteNode, Some(ErrorCode::Ok)) => Some(ZkRes::NodeDeleted),
+                    (ZkOp::DeleteNode, Some(ErrorCode::NoNode)) => Some(ZkRes::NoNode),
                     (ZkOp::Multi { .. }, Some(ErrorCode::Ok)) => {
                         match MultiResponse::decode(&mut frame) {
                             Ok(r) => match multi_outcome(&r.results) {
@@ -2369,6 +2403,17 @@ impl NodeSim {
                     complete: Some((now, ZkRes::Counter(n.stat.cversion as i64))),
                 });
             }
+        }
+        for k in 0..PLAIN_NODES {
+            let path = format!("/d{k}");
+            let exists = lc.tree().get(&path).is_some();
+            finals.push(ZkHOp {
+                client: u32::MAX,
+                path,
+                op: ZkOp::ReadExists,
+                invoke: now,
+                complete: Some((now, ZkRes::Exists(exists))),
+            });
         }
         if let Some(n) = lc.tree().get(SEQ_PARENT) {
             finals.push(ZkHOp {

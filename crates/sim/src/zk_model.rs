@@ -22,6 +22,11 @@
 //!   of every znode is (value, version, child counter)) and P-compositionality still holds;
 //!   `ReadCounter` on the register after healing closes its child counter.
 //!
+//! - A *plain* znode `/dK` outside the register set, created and deleted again and again
+//!   (`create(PERSISTENT)` answers NodeExists when it is there, `delete(-1)` NoNode when it
+//!   is not): its state is whether it exists (the value field, 0 or 1). `ReadExists` after
+//!   healing closes it.
+//!
 //! What is *not* linearizable in ZooKeeper and therefore not in these histories: a plain
 //! `getData` without `sync` may be served by a follower that lags. For those, ZooKeeper
 //! promises per-session order only (see [`SessionOrder`]): every reply's zxid is at least the
@@ -47,6 +52,12 @@ pub enum ZkOp {
     ReadCounter,
     /// `multi[check(path, expected), setData(path, value, -1), create(path + "/m-", SEQ)]`.
     Multi { expected: i32, value: u64 },
+    /// `create(path, PERSISTENT)` of a plain znode.
+    CreateNode,
+    /// `delete(path, -1)` of a plain znode.
+    DeleteNode,
+    /// Whether the plain znode exists, read after healing (quiescent).
+    ReadExists,
 }
 
 /// What the server answered.
@@ -76,6 +87,11 @@ pub enum ZkRes {
     MultiFailed {
         err: i32,
     },
+    NodeCreated,
+    NodeExists,
+    NodeDeleted,
+    NoNode,
+    Exists(bool),
 }
 
 /// (value, version, next child number) of any znode: registers use the first two (and the
@@ -124,6 +140,11 @@ impl Model for ZnodeModel {
                     seq: cversion,
                 },
             ),
+            ZkOp::CreateNode if value == 0 => ((1, version, cversion), ZkRes::NodeCreated),
+            ZkOp::CreateNode => (*s, ZkRes::NodeExists),
+            ZkOp::DeleteNode if value == 1 => ((0, version, cversion), ZkRes::NodeDeleted),
+            ZkOp::DeleteNode => (*s, ZkRes::NoNode),
+            ZkOp::ReadExists => (*s, ZkRes::Exists(value == 1)),
             ZkOp::Multi { .. } => (
                 *s,
                 ZkRes::MultiFailed {
@@ -446,6 +467,32 @@ mod tests {
             sync_read(0, 0, 20),
         ];
         assert_eq!(check(&wrong_failure, B).0, Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn plain_creates_and_deletes_alternate() {
+        let d = |c, o, t0, r| op(c, "/d0", o, t0, Some((t0 + 10, r)));
+        let ok = [
+            d(1, ZkOp::CreateNode, 0, ZkRes::NodeCreated),
+            d(2, ZkOp::CreateNode, 20, ZkRes::NodeExists),
+            d(2, ZkOp::DeleteNode, 40, ZkRes::NodeDeleted),
+            d(1, ZkOp::DeleteNode, 60, ZkRes::NoNode),
+            d(3, ZkOp::ReadExists, 80, ZkRes::Exists(false)),
+        ];
+        assert_eq!(check(&ok, B).0, Verdict::Linearizable);
+        // Two creates both acknowledged with no delete between them.
+        let twice = [
+            d(1, ZkOp::CreateNode, 0, ZkRes::NodeCreated),
+            d(2, ZkOp::CreateNode, 20, ZkRes::NodeCreated),
+        ];
+        assert_eq!(check(&twice, B).0, Verdict::NotLinearizable);
+        // An acknowledged delete undone (the znode is back after healing).
+        let undone = [
+            d(1, ZkOp::CreateNode, 0, ZkRes::NodeCreated),
+            d(2, ZkOp::DeleteNode, 20, ZkRes::NodeDeleted),
+            d(3, ZkOp::ReadExists, 80, ZkRes::Exists(true)),
+        ];
+        assert_eq!(check(&undone, B).0, Verdict::NotLinearizable);
     }
 
     #[test]
