@@ -28,14 +28,18 @@
 //! Clients: ZooKeeper sessions (connect, reconnect elsewhere with id + password and
 //! lastZxidSeen, pings, read timeout at 2/3 of the session timeout), one operation at a time:
 //! setData with and without version, sync + getData, create PERSISTENT_SEQUENTIAL under
-//! `/q` (these four form the history), plain getData, and ephemeral creates/deletes under
+//! `/q`, and a multi `[check(version) /rK, setData /rK, create /rK/m- sequential]` (these five
+//! form the history; a multi is one operation of the register's object), creates and
+//! deletes of plain znodes `/dK` (history too: the object is whether it exists), plain getData, and ephemeral creates/deletes under
 //! `/e`. Now and then a client pauses past its session timeout, so sessions expire and their
 //! ephemerals go. The history records invoke/complete times from the sim clock; an
 //! operation whose connection went away has an unknown outcome (open-ended).
 //!
 //! Checks: `zk_model` linearizability per znode (histories closed by the healed state, so a
 //! lost acknowledged write fails it), per-session order of every reply (`SessionOrder`),
-//! watch order (a data watch's event arrives before any reply showing newer data),
+//! watch order (a data watch's event arrives before any reply showing newer data, also
+//! across reconnects: a client re-registers its data watches with SetWatches, relative zxid =
+//! its last seen zxid, and the new member fires those whose znode changed since),
 //! leadership per epoch, and after healing: one leader, every member at the same zxid,
 //! identical trees (every znode's data, ACL and Stat) and session tables, tree invariants,
 //! no ephemeral without its session, every acknowledged sequential create present.
@@ -50,8 +54,9 @@ use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use jute::proto::{
-    ConnectRequest, ConnectResponse, CreateRequest, CreateResponse, GetDataResponse, OpRequest,
-    PathRequest, PathWatchRequest, ReplyHeader, SetDataRequest, StatResponse,
+    CheckVersionRequest, ConnectRequest, ConnectResponse, CreateRequest, CreateResponse,
+    GetDataResponse, MultiOp, MultiRequest, MultiResponse, MultiResult, OpRequest, PathRequest,
+    PathWatchRequest, ReplyHeader, SetDataRequest, StatResponse,
 };
 use jute::txn::Txn;
 use jute::types::xid;
@@ -84,6 +89,8 @@ const SNAP_EVERY: u64 = 25;
 const SESSION_TIMEOUT_MS: i32 = 6000;
 /// The sequential parent.
 pub const SEQ_PARENT: &str = "/q";
+/// Plain znodes `/d0`, `/d1`, ... that clients create and delete (history operations).
+const PLAIN_NODES: u64 = 2;
 /// The parent of the clients' ephemeral nodes.
 pub const EPH_PARENT: &str = "/e";
 
@@ -105,6 +112,10 @@ pub struct NodeSimConfig {
     /// ZooKeeper's forceSync=no): a power cut then loses acknowledged writes, which the
     /// checks must notice (a planted bug for testing the harness end to end).
     pub force_sync: bool,
+    /// A planted client bug: re-register watches with a relative zxid far in the future, so
+    /// the server never fires a watch whose znode changed while the client moved. The watch
+    /// check must catch it.
+    pub rewatch_future_zxid: bool,
 }
 
 impl NodeSimConfig {
@@ -128,6 +139,7 @@ impl NodeSimConfig {
             },
             inflight_max: 50,
             force_sync: true,
+            rewatch_future_zxid: false,
         }
     }
 }
@@ -160,6 +172,17 @@ pub struct NodeStats {
     pub pauses: u64,
     /// Watch notifications clients received.
     pub watch_events: u64,
+    /// Multis started, and those answered as applied / as failed (nothing applied).
+    pub multis: u64,
+    pub multis_ok: u64,
+    pub multis_failed: u64,
+    /// SetWatches sent on reconnects, the watches they carried, and those the server fired
+    /// at once (the znode had changed since the client's last seen zxid).
+    pub set_watches: u64,
+    pub rewatched: u64,
+    pub rewatch_fired: u64,
+    /// Creates and deletes of the plain znodes `/dK` started.
+    pub plain_writes: u64,
 }
 
 impl NodeStats {
@@ -180,6 +203,13 @@ impl NodeStats {
         self.plain_reads += o.plain_reads;
         self.pauses += o.pauses;
         self.watch_events += o.watch_events;
+        self.multis += o.multis;
+        self.multis_ok += o.multis_ok;
+        self.multis_failed += o.multis_failed;
+        self.set_watches += o.set_watches;
+        self.rewatched += o.rewatched;
+        self.rewatch_fired += o.rewatch_fired;
+        self.plain_writes += o.plain_writes;
     }
 }
 
@@ -307,10 +337,15 @@ struct Client {
     /// A paused client (a long GC pause, a suspended laptop) neither sends nor pings until
     /// then: its session expires, and it comes back to a new one.
     paused_until: u64,
-    /// Data watches left on the current connection: path → the version the read that set
-    /// it returned. ZooKeeper sends the NodeDataChanged event before any reply that shows
-    /// newer data. (Dropped with the connection: this client does not re-register watches.)
+    /// The session's data watches: path → the version the read that set it returned.
+    /// ZooKeeper sends the NodeDataChanged event before any reply that shows newer data.
+    /// They outlive a connection: on a reconnect (to any member) the client re-registers
+    /// them with SetWatches(relative zxid = its last seen zxid), as ZooKeeper's client does,
+    /// and the server fires at once those whose znode changed after that zxid. So the rule
+    /// holds across moves. A new session (expiry) drops them.
     watches: BTreeMap<String, i32>,
+    /// The paths of a SetWatches whose reply has not come yet.
+    rewatching: BTreeSet<String>,
 }
 
 pub struct NodeSim {
@@ -439,6 +474,29 @@ fn seq_of(path: &str) -> Option<i64> {
 
 /// A reply showed `path` at `version`: wrong if a watch set at an older version has not
 /// fired yet (ZooKeeper delivers the event before any reply with the newer data).
+/// What a multi's results say: every op applied (the setData's version, the create's
+/// number), or none did with the first error first and RuntimeInconsistency after it.
+/// Anything else (a half-applied answer) is a protocol violation.
+fn multi_outcome(results: &[MultiResult]) -> Result<ZkRes, String> {
+    match results {
+        [MultiResult::Check, MultiResult::SetData(stat), MultiResult::Create(p)] => seq_of(p)
+            .map(|seq| ZkRes::MultiOk {
+                version: stat.version,
+                seq,
+            })
+            .ok_or_else(|| format!("bad sequential path {p}")),
+        [MultiResult::Error(first), rest @ ..]
+            if rest.len() == 2
+                && rest
+                    .iter()
+                    .all(|r| *r == MultiResult::Error(ErrorCode::RuntimeInconsistency)) =>
+        {
+            Ok(ZkRes::MultiFailed { err: first.code() })
+        }
+        other => Err(format!("unexpected results {other:?}")),
+    }
+}
+
 fn watch_check(watches: &BTreeMap<String, i32>, path: &str, version: i32) -> Option<String> {
     let set_at = *watches.get(path)?;
     (version > set_at).then(|| {
@@ -652,6 +710,7 @@ impl NodeSim {
                 ephemerals: Vec::new(),
                 paused_until: 0,
                 watches: BTreeMap::new(),
+                rewatching: BTreeSet::new(),
             });
         }
         sim
@@ -1292,7 +1351,7 @@ impl NodeSim {
         let Some(cn) = cl.conn.take() else {
             return;
         };
-        cl.watches.clear();
+        cl.rewatching.clear();
         if let Some(Wait::Hist { .. }) = cl.wait {
             self.stats.unknown += 1;
         }
@@ -1449,7 +1508,7 @@ impl NodeSim {
         self.stats.ops += 1;
         let value = self.rng.next_u64() >> 1;
         let data = Some(Bytes::copy_from_slice(&value.to_be_bytes()));
-        let pick = self.rng.range(0, 13);
+        let pick = self.rng.range(0, 15);
         let (op, path, req) = match pick {
             0..=2 => (
                 ZkOp::Write { value },
@@ -1497,6 +1556,63 @@ impl NodeSim {
                         watch: false,
                     }),
                 )
+            }
+            14 => {
+                // All or nothing: check the version, write, and create a sequential child
+                // under the register itself (one object for the checker).
+                let seen = self.clients[c as usize].order.version(&reg);
+                let expected = if self.rng.chance(0.3) { seen + 1 } else { seen };
+                self.stats.multis += 1;
+                (
+                    ZkOp::Multi { expected, value },
+                    reg.clone(),
+                    OpRequest::Multi(MultiRequest {
+                        ops: vec![
+                            MultiOp::Check(CheckVersionRequest {
+                                path: reg.clone(),
+                                version: expected,
+                            }),
+                            MultiOp::SetData(SetDataRequest {
+                                path: reg.clone(),
+                                data,
+                                version: -1,
+                            }),
+                            MultiOp::Create {
+                                op: jute::types::op::CREATE,
+                                req: CreateRequest {
+                                    path: format!("{reg}/m-"),
+                                    data: Some(Bytes::new()),
+                                    acl: Acl::open_unsafe(),
+                                    flags: 2,
+                                },
+                            },
+                        ],
+                    }),
+                )
+            }
+            15 => {
+                // A plain znode outside the register set, created and deleted by everyone.
+                let k = self.rng.range(0, PLAIN_NODES - 1);
+                let path = format!("/d{k}");
+                self.stats.plain_writes += 1;
+                if self.rng.chance(0.5) {
+                    (
+                        ZkOp::CreateNode,
+                        path.clone(),
+                        OpRequest::Create(CreateRequest {
+                            path,
+                            data: Some(Bytes::new()),
+                            acl: Acl::open_unsafe(),
+                            flags: 0,
+                        }),
+                    )
+                } else {
+                    (
+                        ZkOp::DeleteNode,
+                        path.clone(),
+                        OpRequest::Delete(jute::proto::DeleteRequest { path, version: -1 }),
+                    )
+                }
             }
             12 => {
                 let x = self.client_request(
@@ -1581,9 +1697,11 @@ impl NodeSim {
                 return;
             };
             if r.session_id == 0 {
-                // Expired (or unknown): a new session on the next connect.
+                // Expired (or unknown): a new session on the next connect. The client's
+                // watchers get Expired and are gone.
                 cl.session = None;
                 cl.order = SessionOrder::default();
+                cl.watches.clear();
                 self.lose_conn(c, true);
                 return;
             }
@@ -1597,9 +1715,34 @@ impl NodeSim {
                 self.stats.sessions += 1;
                 cl.order = SessionOrder::default();
                 cl.ephemerals.clear();
+                cl.watches.clear();
             }
             cl.session = Some((r.session_id, r.time_out));
             cn.handshake = true;
+            if !cl.watches.is_empty() {
+                // Before any other request, as ZooKeeper's client primes its outgoing queue.
+                let relative_zxid = if self.config.rewatch_future_zxid {
+                    cl.order.last_zxid() + (1 << 40)
+                } else {
+                    cl.order.last_zxid()
+                };
+                let paths: Vec<String> = cl.watches.keys().cloned().collect();
+                cl.rewatching = paths.iter().cloned().collect();
+                self.stats.set_watches += 1;
+                self.stats.rewatched += paths.len() as u64;
+                self.client_send(
+                    c,
+                    ToServer::Request(
+                        xid::SET_WATCHES,
+                        OpRequest::SetWatches(jute::proto::SetWatches {
+                            relative_zxid,
+                            data_watches: paths,
+                            exist_watches: Vec::new(),
+                            child_watches: Vec::new(),
+                        }),
+                    ),
+                );
+            }
             self.set_timer(c, 1);
             return;
         }
@@ -1615,11 +1758,19 @@ impl NodeSim {
             if let Ok(e) = jute::proto::WatcherEvent::decode(&mut frame) {
                 cl.watches.remove(&e.path);
                 self.stats.watch_events += 1;
+                if cl.rewatching.remove(&e.path) {
+                    // Fired by the re-registration: the znode changed after the client's
+                    // last seen zxid.
+                    self.stats.rewatch_fired += 1;
+                }
             }
             return;
         }
         if hdr.xid == xid::PING {
             return;
+        }
+        if hdr.xid == xid::SET_WATCHES {
+            cl.rewatching.clear();
         }
         if let Err(why) = cl.order.on_reply(hdr.zxid) {
             let sid = cl.session.map(|s| s.0).unwrap_or(0);
@@ -1721,6 +1872,23 @@ impl NodeSim {
                         .ok()
                         .and_then(|r| seq_of(&r.path))
                         .map(|seq| ZkRes::Created { seq }),
+                    (ZkOp::CreateNode, Some(ErrorCode::Ok)) => Some(ZkRes::NodeCreated),
+                    (ZkOp::CreateNode, Some(ErrorCode::NodeExists)) => Some(ZkRes::NodeExists),
+                    (ZkOp::DeleteNode, Some(ErrorCode::Ok)) => Some(ZkRes::NodeDeleted),
+                    (ZkOp::DeleteNode, Some(ErrorCode::NoNode)) => Some(ZkRes::NoNode),
+                    (ZkOp::Multi { .. }, Some(ErrorCode::Ok)) => {
+                        match MultiResponse::decode(&mut frame) {
+                            Ok(r) => match multi_outcome(&r.results) {
+                                Ok(res) => Some(res),
+                                Err(why) => {
+                                    self.obs
+                                        .violate(now, format!("multi: client {c} {path}: {why}"));
+                                    None
+                                }
+                            },
+                            Err(_) => None,
+                        }
+                    }
                     // Any other answer (SessionExpired, ...) leaves the outcome unknown:
                     // conservative, it cannot make a correct run fail.
                     _ => None,
@@ -1730,8 +1898,14 @@ impl NodeSim {
                     return;
                 };
                 self.stats.acked += 1;
+                match res {
+                    ZkRes::MultiOk { .. } => self.stats.multis_ok += 1,
+                    ZkRes::MultiFailed { .. } => self.stats.multis_failed += 1,
+                    _ => {}
+                }
                 let version = match res {
                     ZkRes::Written { version }
+                    | ZkRes::MultiOk { version, .. }
                     | ZkRes::CasOk { version }
                     | ZkRes::Read { version, .. } => Some(version),
                     _ => None,
@@ -2188,6 +2362,14 @@ impl NodeSim {
                     ));
                 }
             }
+            if let Some((_, ZkRes::MultiOk { seq, .. })) = h.complete {
+                let child = format!("{}/m-{seq:010}", h.path);
+                if lc.tree().get(&child).is_none() {
+                    bad.push(format!(
+                        "durability: acknowledged multi's create {child} is gone"
+                    ));
+                }
+            }
         }
         // Close every znode's history with its healed state, read after everything else.
         let mut finals = Vec::new();
@@ -2208,6 +2390,30 @@ impl NodeSim {
                     )),
                 });
             }
+        }
+        for i in 0..self.config.registers {
+            // The register's child counter: what its multis' creates moved.
+            let path = register(i);
+            if let Some(n) = lc.tree().get(&path) {
+                finals.push(ZkHOp {
+                    client: u32::MAX,
+                    path,
+                    op: ZkOp::ReadCounter,
+                    invoke: now,
+                    complete: Some((now, ZkRes::Counter(n.stat.cversion as i64))),
+                });
+            }
+        }
+        for k in 0..PLAIN_NODES {
+            let path = format!("/d{k}");
+            let exists = lc.tree().get(&path).is_some();
+            finals.push(ZkHOp {
+                client: u32::MAX,
+                path,
+                op: ZkOp::ReadExists,
+                invoke: now,
+                complete: Some((now, ZkRes::Exists(exists))),
+            });
         }
         if let Some(n) = lc.tree().get(SEQ_PARENT) {
             finals.push(ZkHOp {

@@ -13,6 +13,20 @@
 //!   got the smaller one. `ReadCounter` (the parent's cversion read after healing) closes
 //!   the history so that acknowledged creates cannot vanish.
 //!
+//! - A *multi* on a register `/rK`: `multi[check(/rK, expected), setData(/rK, value, -1),
+//!   create(/rK/m-, PERSISTENT_SEQUENTIAL)]`. All three take effect at one linearization
+//!   point or none does: on success the register's version and its child counter (cversion)
+//!   both move; a failed check changes nothing and the reply carries the first error
+//!   (BadVersion) then RuntimeInconsistency, as ZooKeeper answers. The sequential child is
+//!   created under the register itself so that the multi touches one object only (the state
+//!   of every znode is (value, version, child counter)) and P-compositionality still holds;
+//!   `ReadCounter` on the register after healing closes its child counter.
+//!
+//! - A *plain* znode `/dK` outside the register set, created and deleted again and again
+//!   (`create(PERSISTENT)` answers NodeExists when it is there, `delete(-1)` NoNode when it
+//!   is not): its state is whether it exists (the value field, 0 or 1). `ReadExists` after
+//!   healing closes it.
+//!
 //! What is *not* linearizable in ZooKeeper and therefore not in these histories: a plain
 //! `getData` without `sync` may be served by a follower that lags. For those, ZooKeeper
 //! promises per-session order only (see [`SessionOrder`]): every reply's zxid is at least the
@@ -36,21 +50,53 @@ pub enum ZkOp {
     CreateSeq,
     /// The parent's sequence counter, read after healing (quiescent).
     ReadCounter,
+    /// `multi[check(path, expected), setData(path, value, -1), create(path + "/m-", SEQ)]`.
+    Multi { expected: i32, value: u64 },
+    /// `create(path, PERSISTENT)` of a plain znode.
+    CreateNode,
+    /// `delete(path, -1)` of a plain znode.
+    DeleteNode,
+    /// Whether the plain znode exists, read after healing (quiescent).
+    ReadExists,
 }
 
 /// What the server answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZkRes {
-    Written { version: i32 },
-    CasOk { version: i32 },
+    Written {
+        version: i32,
+    },
+    CasOk {
+        version: i32,
+    },
     BadVersion,
-    Read { value: u64, version: i32 },
-    Created { seq: i64 },
+    Read {
+        value: u64,
+        version: i32,
+    },
+    Created {
+        seq: i64,
+    },
     Counter(i64),
+    /// Every op of a multi applied: the setData's new version and the create's number.
+    MultiOk {
+        version: i32,
+        seq: i64,
+    },
+    /// A multi applied nothing; `err` is the first error code its results carry.
+    MultiFailed {
+        err: i32,
+    },
+    NodeCreated,
+    NodeExists,
+    NodeDeleted,
+    NoNode,
+    Exists(bool),
 }
 
-/// (value, version) of a register; (0, next number) of a sequential parent.
-pub type ZkState = (u64, i64);
+/// (value, version, next child number) of any znode: registers use the first two (and the
+/// third for multis), a sequential parent only the third.
+pub type ZkState = (u64, i64, i64);
 
 /// The model both kinds of znode follow.
 pub struct ZnodeModel;
@@ -60,16 +106,16 @@ impl Model for ZnodeModel {
     type Op = ZkOp;
     type Res = ZkRes;
     fn step(s: &ZkState, op: &ZkOp) -> (ZkState, ZkRes) {
-        let (value, version) = *s;
+        let (value, version, cversion) = *s;
         match *op {
             ZkOp::Write { value: v } => (
-                (v, version + 1),
+                (v, version + 1, cversion),
                 ZkRes::Written {
                     version: (version + 1) as i32,
                 },
             ),
             ZkOp::Cas { expected, value: v } if expected as i64 == version => (
-                (v, version + 1),
+                (v, version + 1, cversion),
                 ZkRes::CasOk {
                     version: (version + 1) as i32,
                 },
@@ -82,8 +128,29 @@ impl Model for ZnodeModel {
                     version: version as i32,
                 },
             ),
-            ZkOp::CreateSeq => ((value, version + 1), ZkRes::Created { seq: version }),
-            ZkOp::ReadCounter => (*s, ZkRes::Counter(version)),
+            ZkOp::CreateSeq => (
+                (value, version, cversion + 1),
+                ZkRes::Created { seq: cversion },
+            ),
+            ZkOp::ReadCounter => (*s, ZkRes::Counter(cversion)),
+            ZkOp::Multi { expected, value: v } if expected as i64 == version => (
+                (v, version + 1, cversion + 1),
+                ZkRes::MultiOk {
+                    version: (version + 1) as i32,
+                    seq: cversion,
+                },
+            ),
+            ZkOp::CreateNode if value == 0 => ((1, version, cversion), ZkRes::NodeCreated),
+            ZkOp::CreateNode => (*s, ZkRes::NodeExists),
+            ZkOp::DeleteNode if value == 1 => ((0, version, cversion), ZkRes::NodeDeleted),
+            ZkOp::DeleteNode => (*s, ZkRes::NoNode),
+            ZkOp::ReadExists => (*s, ZkRes::Exists(value == 1)),
+            ZkOp::Multi { .. } => (
+                *s,
+                ZkRes::MultiFailed {
+                    err: jute::ErrorCode::BadVersion.code(),
+                },
+            ),
         }
     }
 }
@@ -100,7 +167,7 @@ pub struct ZkHOp {
     pub complete: Option<(u64, ZkRes)>,
 }
 
-/// Checks every znode's history from (0, 0); the first non-linearizable znode wins, else an
+/// Checks every znode's history from (0, 0, 0); the first non-linearizable znode wins, else an
 /// inconclusive one, else `Linearizable`.
 pub fn check(history: &[ZkHOp], budget: usize) -> (Verdict, Option<String>) {
     let mut by_path: BTreeMap<&str, Vec<Entry<ZkOp, ZkRes>>> = BTreeMap::new();
@@ -113,7 +180,7 @@ pub fn check(history: &[ZkHOp], budget: usize) -> (Verdict, Option<String>) {
     }
     let mut unknown = None;
     for (path, ops) in by_path {
-        match check_model::<ZnodeModel>((0, 0), &ops, budget) {
+        match check_model::<ZnodeModel>((0, 0, 0), &ops, budget) {
             Verdict::Linearizable => {}
             Verdict::NotLinearizable => return (Verdict::NotLinearizable, Some(path.into())),
             Verdict::Unknown => unknown = Some(path.to_string()),
@@ -323,6 +390,109 @@ mod tests {
         let mut h2 = h.clone();
         h2[0].complete = None;
         assert_eq!(check(&h2, B).0, Verdict::Linearizable);
+    }
+
+    fn multi(client: u32, expected: i32, invoke: u64, done: Option<(u64, ZkRes)>) -> ZkHOp {
+        op(
+            client,
+            "/r0",
+            ZkOp::Multi { expected, value: 9 },
+            invoke,
+            done,
+        )
+    }
+    fn sync_read(value: u64, version: i32, t: u64) -> ZkHOp {
+        op(
+            3,
+            "/r0",
+            ZkOp::SyncRead,
+            t,
+            Some((t + 1, ZkRes::Read { value, version })),
+        )
+    }
+    fn counter(n: i64, t: u64) -> ZkHOp {
+        op(
+            3,
+            "/r0",
+            ZkOp::ReadCounter,
+            t,
+            Some((t + 1, ZkRes::Counter(n))),
+        )
+    }
+    const BAD_VERSION: i32 = -103;
+
+    #[test]
+    fn multis_apply_all_or_nothing() {
+        let ok = ZkRes::MultiOk { version: 1, seq: 0 };
+        let failed = ZkRes::MultiFailed { err: BAD_VERSION };
+        // One succeeds, a concurrent one with the same expected version fails.
+        let h = [
+            multi(1, 0, 0, Some((10, ok))),
+            multi(2, 0, 5, Some((15, failed))),
+            sync_read(9, 1, 20),
+            counter(1, 30),
+        ];
+        assert_eq!(check(&h, B).0, Verdict::Linearizable);
+        // An unknown multi either applied wholly or not at all.
+        let unknown_applied = [multi(1, 0, 0, None), sync_read(9, 1, 20), counter(1, 30)];
+        assert_eq!(check(&unknown_applied, B).0, Verdict::Linearizable);
+        let unknown_not = [multi(1, 0, 0, None), sync_read(0, 0, 20), counter(0, 30)];
+        assert_eq!(check(&unknown_not, B).0, Verdict::Linearizable);
+    }
+
+    #[test]
+    fn planted_bug_a_multi_that_applied_half() {
+        // Acknowledged, but only its setData survived: the child counter never moved.
+        let setdata_only = [
+            multi(1, 0, 0, Some((10, ZkRes::MultiOk { version: 1, seq: 0 }))),
+            sync_read(9, 1, 20),
+            counter(0, 30),
+        ];
+        assert_eq!(
+            check(&setdata_only, B),
+            (Verdict::NotLinearizable, Some("/r0".into()))
+        );
+        // Unknown outcome, yet half of it is visible: data written, no child created.
+        let half_unknown = [multi(1, 0, 0, None), sync_read(9, 1, 20), counter(0, 30)];
+        assert_eq!(check(&half_unknown, B).0, Verdict::NotLinearizable);
+        // Reported failed, yet its setData took effect.
+        let failed_but_applied = [
+            multi(1, 0, 0, Some((10, ZkRes::MultiFailed { err: BAD_VERSION }))),
+            sync_read(9, 1, 20),
+        ];
+        assert_eq!(check(&failed_but_applied, B).0, Verdict::NotLinearizable);
+        // Failed on a version that was current: its check should have passed.
+        let wrong_failure = [
+            multi(1, 0, 0, Some((10, ZkRes::MultiFailed { err: BAD_VERSION }))),
+            sync_read(0, 0, 20),
+        ];
+        assert_eq!(check(&wrong_failure, B).0, Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn plain_creates_and_deletes_alternate() {
+        let d = |c, o, t0, r| op(c, "/d0", o, t0, Some((t0 + 10, r)));
+        let ok = [
+            d(1, ZkOp::CreateNode, 0, ZkRes::NodeCreated),
+            d(2, ZkOp::CreateNode, 20, ZkRes::NodeExists),
+            d(2, ZkOp::DeleteNode, 40, ZkRes::NodeDeleted),
+            d(1, ZkOp::DeleteNode, 60, ZkRes::NoNode),
+            d(3, ZkOp::ReadExists, 80, ZkRes::Exists(false)),
+        ];
+        assert_eq!(check(&ok, B).0, Verdict::Linearizable);
+        // Two creates both acknowledged with no delete between them.
+        let twice = [
+            d(1, ZkOp::CreateNode, 0, ZkRes::NodeCreated),
+            d(2, ZkOp::CreateNode, 20, ZkRes::NodeCreated),
+        ];
+        assert_eq!(check(&twice, B).0, Verdict::NotLinearizable);
+        // An acknowledged delete undone (the znode is back after healing).
+        let undone = [
+            d(1, ZkOp::CreateNode, 0, ZkRes::NodeCreated),
+            d(2, ZkOp::DeleteNode, 20, ZkRes::NodeDeleted),
+            d(3, ZkOp::ReadExists, 80, ZkRes::Exists(true)),
+        ];
+        assert_eq!(check(&undone, B).0, Verdict::NotLinearizable);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! NodeCore ensembles (`sim::node_sim`) in chosen situations: a fault-free run, exact replay
-//! of a seed, and a planted durability bug (forceSync off + power cuts) that the checks must
-//! catch.
+//! of a seed, and planted bugs the checks must catch: a durability bug (forceSync off +
+//! power cuts) and a client re-registering its watches after a move with a wrong zxid.
 
 use sim::linearizability::Verdict;
-use sim::node_sim::{run_config, NodeSimConfig};
+use sim::node_sim::{run_config, seed_config, NodeSimConfig};
 use sim::FaultMix;
 
 #[test]
@@ -78,5 +78,35 @@ fn planted_bug_acknowledging_unsynced_writes_is_caught() {
         o.violations.is_empty(),
         "seed {seed} with forceSync on: {:?}",
         o.violations
+    );
+}
+
+#[test]
+fn planted_bug_watches_re_registered_with_a_future_zxid_are_caught() {
+    // The client re-registers its data watches after a move with a relative zxid far ahead
+    // of what it saw, so the new member never fires a watch whose znode changed meanwhile:
+    // the client can then read newer data without the NodeDataChanged event. Some seed
+    // must show it; the same seed with the real relative zxid must pass.
+    let mut caught = None;
+    for seed in 0..60 {
+        let mut config = seed_config(seed, 3, 0);
+        config.rewatch_future_zxid = true;
+        let o = run_config(config);
+        if o.violations.iter().any(|v| v.contains("watch order")) {
+            caught = Some((seed, o.violations));
+            break;
+        }
+    }
+    let (seed, violations) = caught.expect("no seed caught watches lost across a reconnect");
+    println!("seed {seed} re-registering with a future zxid: {violations:#?}");
+    let o = run_config(seed_config(seed, 3, 0));
+    assert!(
+        o.violations.is_empty(),
+        "seed {seed} with the real relative zxid: {:?}",
+        o.violations
+    );
+    assert!(
+        o.stats.rewatched > 0,
+        "seed {seed} never re-registered a watch"
     );
 }
