@@ -277,6 +277,43 @@ impl Persister {
     }
 }
 
+/// The tree of a snapshot at its zxid; its sessions go into `sessions` with a fresh lease.
+fn restore_snapshot(
+    snap: &store::snapshot::Snapshot,
+    sessions: &mut Sessions,
+    now: i64,
+) -> Result<tree::datatree::DataTree, StoreError> {
+    let mut body = snap.body.clone();
+    let mut tree =
+        tree::snapshot::deserialize_tree(&mut body).map_err(|e| StoreError::Corrupt {
+            file: snap.path.clone(),
+            offset: 0,
+            why: format!("snapshot body: {e}"),
+        })?;
+    tree.set_last_processed_zxid(snap.zxid);
+    for (sid, timeout) in &snap.sessions {
+        sessions.add(*sid, *timeout, now);
+    }
+    Ok(tree)
+}
+
+/// Replays one logged txn over the recovered state (recovery and the TRUNC rebuild).
+fn replay_entry(
+    tree: &mut tree::datatree::DataTree,
+    sessions: &mut Sessions,
+    entry: &LogEntry,
+    log_dir: &std::path::Path,
+    now: i64,
+) -> Result<(), StoreError> {
+    let txn = Txn::decode(entry.txn.clone()).map_err(|e| StoreError::Corrupt {
+        file: log_dir.to_path_buf(),
+        offset: 0,
+        why: format!("txn {} does not decode: {e}", entry.zxid),
+    })?;
+    node::replay(tree, sessions, &txn, now);
+    Ok(())
+}
+
 fn node_config(c: &Config, server_byte: u8) -> NodeConfig {
     NodeConfig {
         server_byte,
@@ -355,31 +392,13 @@ pub fn start(
     };
     let mut sessions = Sessions::new(server_byte, now, config.tick_time_ms as i64);
     let mut tree = match &rec.snapshot {
-        Some(snap) => {
-            let mut body = snap.body.clone();
-            let mut t =
-                tree::snapshot::deserialize_tree(&mut body).map_err(|e| StoreError::Corrupt {
-                    file: snap.path.clone(),
-                    offset: 0,
-                    why: format!("snapshot body: {e}"),
-                })?;
-            t.set_last_processed_zxid(snap.zxid);
-            for (sid, timeout) in &snap.sessions {
-                sessions.add(*sid, *timeout, now);
-            }
-            t
-        }
+        Some(snap) => restore_snapshot(snap, &mut sessions, now)?,
         None => tree::datatree::DataTree::new(),
     };
     let restore_ms = started.elapsed().as_millis() as u64 - read_ms;
     let replay_started = Instant::now();
     for entry in &rec.entries {
-        let txn = Txn::decode(entry.txn.clone()).map_err(|e| StoreError::Corrupt {
-            file: dirs.log_dir.clone(),
-            offset: 0,
-            why: format!("txn {} does not decode: {e}", entry.zxid),
-        })?;
-        node::replay(&mut tree, &mut sessions, &txn, now);
+        replay_entry(&mut tree, &mut sessions, entry, &dirs.log_dir, now)?;
     }
     // Every start, as ZooKeeper's initConfigInZKDatabase: the zoo.cfg may have changed.
     if let Some(text) = config.dynamic_config_text() {
@@ -718,28 +737,13 @@ impl StoreThread {
         let snap = store::snapshot::read_snapshot(self.fs.as_ref(), &path)?;
         let now = now_ms();
         let mut sessions = Sessions::new(self.server_byte, now, self.tick_ms);
-        let mut body = snap.body.clone();
-        let mut tree =
-            tree::snapshot::deserialize_tree(&mut body).map_err(|e| StoreError::Corrupt {
-                file: snap.path.clone(),
-                offset: 0,
-                why: format!("snapshot body: {e}"),
-            })?;
-        tree.set_last_processed_zxid(snap.zxid);
-        for (sid, timeout) in &snap.sessions {
-            sessions.add(*sid, *timeout, now);
-        }
+        let mut tree = restore_snapshot(&snap, &mut sessions, now)?;
         let from = Zxid(snap.zxid.0 + 1);
         for entry in self.log.read_from(from, usize::MAX)? {
             if entry.zxid > zxid {
                 break;
             }
-            let txn = Txn::decode(entry.txn.clone()).map_err(|e| StoreError::Corrupt {
-                file: self.dirs.log_dir.clone(),
-                offset: 0,
-                why: format!("txn {} does not decode: {e}", entry.zxid),
-            })?;
-            node::replay(&mut tree, &mut sessions, &txn, now);
+            replay_entry(&mut tree, &mut sessions, &entry, &self.dirs.log_dir, now)?;
         }
         if let Some(text) = &self.config_text {
             tree.init_config_node(text.clone(), 0, now);
