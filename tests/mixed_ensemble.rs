@@ -39,26 +39,12 @@ const SESSION: Duration = Duration::from_secs(4);
 /// keeps at least 500; zkserver keeps `commitLogCount`), so a wiped member gets SNAP.
 const SNAP_WRITES: usize = 600;
 
-struct Ensemble {
-    c: Cluster,
-}
-
-impl std::ops::Deref for Ensemble {
-    type Target = Cluster;
-    fn deref(&self) -> &Cluster {
-        &self.c
-    }
-}
-
-impl std::ops::DerefMut for Ensemble {
-    fn deref_mut(&mut self) -> &mut Cluster {
-        &mut self.c
-    }
-}
+/// The test's ensemble: the shared guard, with this file's constructor and helpers.
+type Ensemble = Cluster;
 
 impl Ensemble {
     /// Members 1, 2, 3 of the given kinds, one zoo.cfg (only dataDir and clientPort differ).
-    fn new(kinds: [Kind; 3]) -> Ensemble {
+    fn mixed(kinds: [Kind; 3]) -> Ensemble {
         let mut c = Cluster::new("mixed");
         let tmp = c.tmp.clone();
         let ports = cluster::reserve_ports(9);
@@ -93,7 +79,7 @@ impl Ensemble {
             members.push(Member::new(i as u64 + 1, kind, ports[i], dir));
         }
         c.members = members;
-        Ensemble { c }
+        c
     }
 }
 
@@ -249,7 +235,7 @@ fn apache_available() -> bool {
 /// the fresh ensemble, `learner` the index of the follower of the other kind that is
 /// wiped (SNAP) and restarted (DIFF).
 fn scenario(kinds: [Kind; 3], leader_kind: Kind, learner: usize) {
-    let mut e = Ensemble::new(kinds);
+    let mut e = Ensemble::mixed(kinds);
     // After the lock: the other scenario of this binary may have held it.
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()

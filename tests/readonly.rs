@@ -26,26 +26,12 @@ mod support;
 
 use support::cluster::{self, Cluster, Kind, Member};
 
-struct Ensemble {
-    c: Cluster,
-}
-
-impl std::ops::Deref for Ensemble {
-    type Target = Cluster;
-    fn deref(&self) -> &Cluster {
-        &self.c
-    }
-}
-
-impl std::ops::DerefMut for Ensemble {
-    fn deref_mut(&mut self) -> &mut Cluster {
-        &mut self.c
-    }
-}
+/// The test's ensemble: the shared guard, with this file's constructor and helpers.
+type Ensemble = Cluster;
 
 impl Ensemble {
     /// Three members of `kind` with read-only mode on, and `localSessionsEnabled` as given.
-    fn new(kind: Kind, local_sessions: bool) -> Ensemble {
+    fn read_only(kind: Kind, local_sessions: bool) -> Ensemble {
         let mut c = Cluster::new(&format!("readonly-{kind:?}"));
         let tmp = c.tmp.clone();
         let ports = cluster::reserve_ports(9);
@@ -85,7 +71,7 @@ impl Ensemble {
             })
             .collect();
         c.members = members;
-        Ensemble { c }
+        c
     }
 
     /// Waits until `isro` on member `i` answers `want`; returns how long that took.
@@ -121,7 +107,7 @@ fn kazoo_script() -> PathBuf {
 fn scenario(kind: Kind) -> Observed {
     support::require_path(support::PYTHON, "python3 (/usr/bin/python3)");
     let mut obs = Observed::new();
-    let mut e = Ensemble::new(kind, true);
+    let mut e = Ensemble::read_only(kind, true);
     for m in &mut e.members {
         m.start();
     }
@@ -377,7 +363,7 @@ fn without_local_sessions_a_read_only_client_gets_no_session() {
                 "Apache ZooKeeper (package zookeeper)",
             );
         }
-        let mut e = Ensemble::new(kind, false);
+        let mut e = Ensemble::read_only(kind, false);
         for m in &mut e.members {
             m.start();
         }
